@@ -1,0 +1,31 @@
+// Package media moves RTP audio for hotline: UDP sockets from a port pool,
+// G.711 (PCMU/PCMA) codecs, RFC 4733 DTMF, prompt playback, music on hold and
+// two-leg bridges with PCMU<->PCMA transcoding. It knows nothing about SIP or
+// IVR: the call layer negotiates SDP and hands the result to Leg.SetParams.
+//
+// # Threading model (the hot path)
+//
+// Every Leg owns one UDP socket and one reader goroutine that blocks in
+// ReadFromUDPAddrPort on a buffer the leg owns. A received packet is handled
+// entirely on that goroutine: source latching, DTMF detection, the audio tap
+// and, when bridged, forwarding to the peer leg's remote with SSRC, sequence
+// number and timestamp rewritten. There is no channel hop and no allocation
+// per packet.
+//
+// Work that needs a clock (prompts, music on hold, sending DTMF) runs on a few
+// shard goroutines (GOMAXPROCS by default). Each shard has ONE 20 ms ticker
+// serving every leg assigned to it, and sleeps when none of them is playing.
+//
+// A leg's outgoing stream (SSRC, sequence number, timestamp) is written by its
+// shard (playback) and by the bridged peer's reader (forwarding); a small
+// per-leg mutex keeps it consistent so the far end always sees one continuous
+// stream with the marker bit set at every switch.
+//
+// # Symmetric RTP
+//
+// Until the peer's real source is learned, packets go to the address from its
+// SDP. After every SetParams the reader learns the source again and locks it
+// once a few packets with consecutive sequence numbers came from one address;
+// from then on packets from other addresses are dropped and counted (RTP bleed
+// defence) and everything is sent to the locked source.
+package media

@@ -1,0 +1,220 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// ErrNoPorts is returned by NewLeg when every RTP port of the range is taken.
+var ErrNoPorts = errors.New("media: no free RTP port")
+
+// ErrClosed is returned when using a closed Engine or Leg.
+var ErrClosed = errors.New("media: closed")
+
+// Config configures an Engine.
+type Config struct {
+	// IP is the address RTP sockets bind to and that goes into SDP.
+	IP netip.Addr
+	// PortMin and PortMax are an inclusive range. Legs take even ports p
+	// with p+1 (RTCP, reserved but unused for now) also in the range.
+	PortMin, PortMax int
+	// Shards is the number of clock workers; 0 means runtime.GOMAXPROCS(0).
+	Shards int
+	// Logger receives leg events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine owns the RTP port pool and the shard workers that legs share.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	pool   portPool
+	shards []*shard
+
+	nextShard atomic.Uint64
+	nextJobID atomic.Uint64
+
+	mu     sync.Mutex
+	legs   map[*Leg]struct{}
+	closed bool
+}
+
+// NewEngine validates cfg and starts the shard workers.
+func NewEngine(cfg Config) (*Engine, error) {
+	if !cfg.IP.IsValid() {
+		return nil, errors.New("media: config: IP is not set")
+	}
+	if cfg.IP.IsUnspecified() { // it goes into SDP, where 0.0.0.0 means hold
+		return nil, fmt.Errorf("media: config: IP %v is unspecified; set the address peers reach this host at", cfg.IP)
+	}
+	if cfg.PortMin < 1 || cfg.PortMax > 65535 || cfg.PortMin > cfg.PortMax {
+		return nil, fmt.Errorf("media: config: port range %d-%d is not within 1-65535", cfg.PortMin, cfg.PortMax)
+	}
+	if cfg.Shards < 0 {
+		return nil, fmt.Errorf("media: config: shards %d is negative", cfg.Shards)
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = runtime.GOMAXPROCS(0)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: logger, legs: make(map[*Leg]struct{})}
+	if err := e.pool.init(cfg.PortMin, cfg.PortMax); err != nil {
+		return nil, err
+	}
+	e.nextJobID.Store(writerForward) // job ids start above the reserved writer ids
+	for range cfg.Shards {
+		s := newShard()
+		e.shards = append(e.shards, s)
+		go s.run()
+	}
+	return e, nil
+}
+
+// LegsInUse returns the number of open legs.
+func (e *Engine) LegsInUse() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.legs)
+}
+
+// Close closes every leg and stops the shard workers.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	legs := make([]*Leg, 0, len(e.legs))
+	for l := range e.legs {
+		legs = append(legs, l)
+	}
+	e.mu.Unlock()
+
+	var errs []error
+	for _, l := range legs {
+		errs = append(errs, l.Close())
+	}
+	for _, s := range e.shards {
+		s.stop()
+	}
+	return errors.Join(errs...)
+}
+
+// NewLeg binds a free even port of the pool (skipping ports other programs
+// hold), starts the leg's reader goroutine and assigns it to a shard.
+func (e *Engine) NewLeg(name string) (*Leg, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)
+	}
+	conn, port, err := e.pool.acquire(e.bind)
+	if err != nil {
+		return nil, fmt.Errorf("media: leg %q: %w", name, err)
+	}
+	shard := e.shards[e.nextShard.Add(1)%uint64(len(e.shards))]
+	l := newLeg(e, name, conn, port, shard)
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = conn.Close()
+		e.pool.release(port)
+		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)
+	}
+	e.legs[l] = struct{}{}
+	e.mu.Unlock()
+
+	go l.readLoop()
+	e.log.Debug("rtp leg opened", "leg", name, "local", l.local)
+	return l, nil
+}
+
+// bind opens the UDP socket of one port.
+func (e *Engine) bind(port int) (*net.UDPConn, error) {
+	network := "udp6"
+	if e.cfg.IP.Unmap().Is4() {
+		network = "udp4"
+	}
+	addr := netip.AddrPortFrom(e.cfg.IP.Unmap(), uint16(port))
+	return net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
+}
+
+// forget removes a closed leg and gives its port back.
+func (e *Engine) forget(l *Leg) {
+	e.mu.Lock()
+	delete(e.legs, l)
+	e.mu.Unlock()
+	e.pool.release(l.port)
+}
+
+// portPool hands out the even ports of a range. A cursor walks round the
+// range so a port just freed is reused last: late packets of the old call
+// then cannot reach a new one.
+type portPool struct {
+	mu     sync.Mutex
+	first  int    // lowest even port
+	inUse  []bool // by (port-first)/2
+	cursor int
+}
+
+func (pp *portPool) init(portMin, portMax int) error {
+	pp.first = portMin + portMin%2
+	count := 0
+	if pp.first+1 <= portMax {
+		count = (portMax-pp.first-1)/2 + 1
+	}
+	if count == 0 {
+		return fmt.Errorf("media: config: port range %d-%d holds no even RTP port with its RTCP port", portMin, portMax)
+	}
+	pp.inUse = make([]bool, count)
+	return nil
+}
+
+// acquire binds the next free port that bind accepts. Ports held by other
+// programs are skipped; any other bind error is returned.
+func (pp *portPool) acquire(bind func(port int) (*net.UDPConn, error)) (*net.UDPConn, int, error) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	busy := 0
+	for range pp.inUse {
+		i := pp.cursor
+		pp.cursor = (pp.cursor + 1) % len(pp.inUse)
+		if pp.inUse[i] {
+			continue
+		}
+		port := pp.first + 2*i
+		conn, err := bind(port)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			busy++
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("bind RTP port %d: %w", port, err)
+		}
+		pp.inUse[i] = true
+		return conn, port, nil
+	}
+	last := pp.first + 2*(len(pp.inUse)-1)
+	return nil, 0, fmt.Errorf("%w in %d-%d (%d held by other programs)", ErrNoPorts, pp.first, last, busy)
+}
+
+func (pp *portPool) release(port int) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if i := (port - pp.first) / 2; i >= 0 && i < len(pp.inUse) {
+		pp.inUse[i] = false
+	}
+}

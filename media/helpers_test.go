@@ -1,0 +1,141 @@
+package media
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// guard bounds how long a test waits for packets on loopback; reaching it
+// means the packets never came, not that something was slow.
+const guard = 5 * time.Second
+
+// newTestEngine starts an engine on a loopback address of its own.
+func newTestEngine(t testing.TB, ip string) *Engine {
+	t.Helper()
+	e, err := NewEngine(Config{IP: netip.MustParseAddr(ip), PortMin: 21000, PortMax: 21999, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func newTestLeg(t testing.TB, e *Engine, name string) *Leg {
+	t.Helper()
+	l, err := e.NewLeg(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// connect negotiates a and b with each other.
+func connect(a, b *Leg, codec Codec, dtmfPT uint8, ptime int) {
+	a.SetParams(Params{Remote: b.LocalAddr(), Codec: codec, PayloadType: uint8(codec), DTMFPayloadType: dtmfPT, PtimeMS: ptime})
+	b.SetParams(Params{Remote: a.LocalAddr(), Codec: codec, PayloadType: uint8(codec), DTMFPayloadType: dtmfPT, PtimeMS: ptime})
+}
+
+// recorder is a Tap that keeps what it hears and signals once it has want
+// samples.
+type recorder struct {
+	mu     sync.Mutex
+	pcm    []int16
+	chunks []int
+	want   int
+	full   chan struct{}
+}
+
+func newRecorder(want int) *recorder { return &recorder{want: want, full: make(chan struct{})} }
+
+func (r *recorder) WriteAudio(pcm []int16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before := len(r.pcm)
+	r.pcm = append(r.pcm, pcm...)
+	r.chunks = append(r.chunks, len(pcm))
+	if before < r.want && len(r.pcm) >= r.want {
+		close(r.full)
+	}
+}
+
+// wait returns the first want samples heard.
+func (r *recorder) wait(t testing.TB) ([]int16, []int) {
+	t.Helper()
+	select {
+	case <-r.full:
+	case <-time.After(guard):
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		t.Fatalf("tap heard %d samples, want %d", len(r.pcm), r.want)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int16(nil), r.pcm[:r.want]...), append([]int(nil), r.chunks...)
+}
+
+// eventually polls cond until it holds or the guard expires.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// rawPeer is a plain UDP socket playing a remote RTP endpoint.
+type rawPeer struct {
+	t    testing.TB
+	conn *net.UDPConn
+}
+
+func newRawPeer(t testing.TB, ip string) *rawPeer {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &rawPeer{t: t, conn: conn}
+}
+
+func (p *rawPeer) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (p *rawPeer) send(to netip.AddrPort, pkt []byte) {
+	p.t.Helper()
+	if _, err := p.conn.WriteToUDPAddrPort(pkt, to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// receive reads one packet.
+func (p *rawPeer) receive() []byte {
+	p.t.Helper()
+	buf := make([]byte, maxPacket)
+	_ = p.conn.SetReadDeadline(time.Now().Add(guard))
+	n, _, err := p.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		p.t.Fatalf("raw peer %v: %v", p.addr(), err)
+	}
+	return buf[:n]
+}
+
+// rtpPacket builds a version 2 packet with a plain header.
+func rtpPacket(pt uint8, marker bool, seq uint16, ts, ssrc uint32, payload []byte) []byte {
+	buf := make([]byte, rtpHeaderSize+len(payload))
+	n := putHeader(buf, marker, pt, seq, ts, ssrc)
+	copy(buf[n:], payload)
+	return buf
+}

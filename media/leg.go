@@ -1,0 +1,306 @@
+package media
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Params is what SDP negotiation decided for a leg.
+type Params struct {
+	// Remote is the peer's address from its SDP c= and m= lines.
+	Remote netip.AddrPort
+	// Codec is the audio codec both sides agreed on.
+	Codec Codec
+	// PayloadType is the number the peer uses for Codec (normally 0 for
+	// PCMU and 8 for PCMA, but whatever the peer said is accepted).
+	PayloadType uint8
+	// DTMFPayloadType is the telephone-event payload number; 0 means RFC
+	// 4733 events were not negotiated.
+	DTMFPayloadType uint8
+	// PtimeMS is the audio per outgoing packet: 20 or 30 (0 means 20;
+	// values outside 10-120 are treated as 20).
+	PtimeMS int
+}
+
+const (
+	defaultPtimeMS = 20
+	minPtimeMS     = 10
+	maxPtimeMS     = 120
+)
+
+func (p Params) normalized() Params {
+	if p.PtimeMS < minPtimeMS || p.PtimeMS > maxPtimeMS {
+		p.PtimeMS = defaultPtimeMS
+	}
+	p.Remote = netip.AddrPortFrom(p.Remote.Addr().Unmap(), p.Remote.Port())
+	return p
+}
+
+// frameSamples is the number of samples (= G.711 bytes) in one packet.
+func (p *Params) frameSamples() int { return p.PtimeMS * SampleRate / 1000 }
+
+// Tap receives the audio a leg receives, decoded to 8 kHz linear PCM. It is
+// called on the leg's reader goroutine: it must not block, must not keep pcm
+// after returning and must not call the leg's Close.
+type Tap interface {
+	WriteAudio(pcm []int16)
+}
+
+// Stats are the counters of one leg.
+type Stats struct {
+	PacketsIn, PacketsOut uint64 // accepted RTP packets received; packets sent
+	BytesIn, BytesOut     uint64 // UDP payload bytes of the same packets
+	DTMFEvents            uint64 // RFC 4733 digits received (one per event)
+	DTMFDropped           uint64 // digits lost because DTMF() was full
+	Early                 uint64 // packets received before SetParams, dropped
+	Malformed             uint64 // not RTP version 2 or truncated, dropped
+	UnknownPayload        uint64 // payload type not negotiated, dropped
+	WrongSource           uint64 // from another address after latching, dropped
+	SendErrors            uint64 // failed socket writes
+	LastReceived          time.Time
+	// Source is the latched address of the peer; zero until locked.
+	Source netip.AddrPort
+}
+
+// legState is an immutable snapshot of what the reader needs per packet;
+// setters copy it, change it and swap the pointer.
+type legState struct {
+	params     Params
+	negotiated bool
+	gen        uint64 // counts SetParams calls; restarts latching
+	peer       *Leg
+	tap        Tap
+}
+
+type legCounters struct {
+	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
+	dtmfEvents, dtmfDropped                  atomic.Uint64
+	early, malformed, unknownPayload         atomic.Uint64
+	wrongSource, sendErrors                  atomic.Uint64
+	lastReceived                             atomic.Int64 // unix nanoseconds
+}
+
+// dtmfBuffer is how many digits DTMF() holds before new ones are dropped.
+const dtmfBuffer = 32
+
+// Leg is one RTP endpoint: a UDP socket, its reader goroutine and the
+// outgoing stream towards one peer.
+type Leg struct {
+	engine *Engine
+	name   string
+	conn   *net.UDPConn
+	port   int
+	local  netip.AddrPort
+	shard  *shard
+	log    *slog.Logger
+
+	stateMu sync.Mutex // serialises writers of state
+	state   atomic.Pointer[legState]
+
+	out outStream
+
+	jobMu sync.Mutex // serialises starting and stopping jobs
+	job   atomic.Pointer[job]
+
+	dtmf  chan byte
+	rx    receiver // owned by the reader goroutine
+	stats legCounters
+
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+	readerDone chan struct{}
+}
+
+func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg {
+	l := &Leg{
+		engine:     e,
+		name:       name,
+		conn:       conn,
+		port:       port,
+		local:      netip.AddrPortFrom(e.cfg.IP, uint16(port)),
+		shard:      s,
+		log:        e.log.With("leg", name),
+		dtmf:       make(chan byte, dtmfBuffer),
+		readerDone: make(chan struct{}),
+	}
+	l.state.Store(&legState{params: Params{PtimeMS: defaultPtimeMS}})
+	l.out.ssrc = rand.Uint32()
+	l.out.nextSeq = uint16(rand.Uint32())
+	l.out.nextTS = rand.Uint32()
+	l.rx.init()
+	return l
+}
+
+// Name returns the name the leg was created with.
+func (l *Leg) Name() string { return l.name }
+
+// LocalAddr returns the address and port to put into SDP.
+func (l *Leg) LocalAddr() netip.AddrPort { return l.local }
+
+// SetParams applies an (re)negotiation: where to send, codec, payload numbers
+// and ptime. It restarts source latching; until a source is locked again,
+// packets go to p.Remote.
+func (l *Leg) SetParams(p Params) {
+	p = p.normalized()
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	st := *l.state.Load()
+	st.params, st.negotiated = p, true
+	st.gen++
+
+	l.out.mu.Lock()
+	l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
+	l.out.mu.Unlock()
+
+	l.state.Store(&st)
+}
+
+// Params returns the parameters last set (PtimeMS 0 reads back as 20).
+func (l *Leg) Params() Params { return l.state.Load().params }
+
+// SetTap hands the audio received on this leg to t (also while bridged);
+// nil removes the tap.
+func (l *Leg) SetTap(t Tap) {
+	l.update(func(st *legState) { st.tap = t })
+}
+
+func (l *Leg) update(change func(*legState)) {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	st := *l.state.Load()
+	change(&st)
+	l.state.Store(&st)
+}
+
+// DTMF returns the digits received as RFC 4733 events, one per event. The
+// channel is never closed; digits arriving while it is full are dropped.
+func (l *Leg) DTMF() <-chan byte { return l.dtmf }
+
+// FlushDTMF discards the digits not read yet.
+func (l *Leg) FlushDTMF() {
+	for {
+		select {
+		case <-l.dtmf:
+		default:
+			return
+		}
+	}
+}
+
+// Stats returns the leg's counters.
+func (l *Leg) Stats() Stats {
+	c := &l.stats
+	s := Stats{
+		PacketsIn:      c.packetsIn.Load(),
+		PacketsOut:     c.packetsOut.Load(),
+		BytesIn:        c.bytesIn.Load(),
+		BytesOut:       c.bytesOut.Load(),
+		DTMFEvents:     c.dtmfEvents.Load(),
+		DTMFDropped:    c.dtmfDropped.Load(),
+		Early:          c.early.Load(),
+		Malformed:      c.malformed.Load(),
+		UnknownPayload: c.unknownPayload.Load(),
+		WrongSource:    c.wrongSource.Load(),
+		SendErrors:     c.sendErrors.Load(),
+	}
+	if ns := c.lastReceived.Load(); ns != 0 {
+		s.LastReceived = time.Unix(0, ns)
+	}
+	l.out.mu.Lock()
+	if l.out.latched {
+		s.Source = l.out.dest
+	}
+	l.out.mu.Unlock()
+	return s
+}
+
+// Close stops playback, undoes a bridge, closes the socket, waits for the
+// reader to exit and gives the port back. It is idempotent.
+func (l *Leg) Close() error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		bridgeMu.Lock()
+		l.unbridgeLocked()
+		bridgeMu.Unlock()
+		l.stopJob()
+		l.closeErr = l.conn.Close()
+		<-l.readerDone
+		l.engine.forget(l)
+		l.log.Debug("rtp leg closed", "local", l.local)
+	})
+	return l.closeErr
+}
+
+// bridgeMu serialises changes to who is bridged with whom.
+var bridgeMu sync.Mutex
+
+// Bridge connects two legs: from now on RTP received on a is forwarded to b's
+// remote and vice versa, transcoding PCMU<->PCMA when their codecs differ.
+// Telephone events are forwarded with the other leg's DTMF payload number
+// (dropped if it has none) and still reported on DTMF(). Playback on both
+// legs stops; earlier bridges of either leg are undone. Packets are forwarded
+// as they arrive (no repacketisation: the far end gets the sender's ptime). A
+// prompt played on a bridged leg later replaces the forwarded audio until it
+// ends.
+func Bridge(a, b *Leg) {
+	if a == nil || b == nil || a == b {
+		return
+	}
+	bridgeMu.Lock()
+	defer bridgeMu.Unlock()
+	if a.closed.Load() || b.closed.Load() {
+		return
+	}
+	a.unbridgeLocked()
+	b.unbridgeLocked()
+	a.StopPlay()
+	b.StopPlay()
+	a.setPeer(b)
+	b.setPeer(a)
+}
+
+// Unbridge undoes the bridge of l on both legs.
+func (l *Leg) Unbridge() {
+	bridgeMu.Lock()
+	defer bridgeMu.Unlock()
+	l.unbridgeLocked()
+}
+
+func (l *Leg) unbridgeLocked() {
+	peer := l.state.Load().peer
+	if peer == nil {
+		return
+	}
+	l.setPeer(nil)
+	if peer.state.Load().peer == l {
+		peer.setPeer(nil)
+	}
+}
+
+// setPeer changes where received packets are forwarded, and makes the next
+// packet sent on l a new talk spurt (re-anchored, marker set).
+func (l *Leg) setPeer(peer *Leg) {
+	l.update(func(st *legState) { st.peer = peer })
+	l.out.mu.Lock()
+	l.out.writer = writerNone
+	l.out.mu.Unlock()
+}
+
+// send writes one packet to dest and counts it.
+func (l *Leg) send(pkt []byte, dest netip.AddrPort) {
+	n, err := l.conn.WriteToUDPAddrPort(pkt, dest)
+	if err != nil {
+		if l.stats.sendErrors.Add(1) == 1 {
+			l.log.Warn("rtp send failed", "dest", dest, "err", err)
+		}
+		return
+	}
+	l.stats.packetsOut.Add(1)
+	l.stats.bytesOut.Add(uint64(n))
+}

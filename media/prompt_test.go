@@ -1,0 +1,173 @@
+package media
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wavFile builds a RIFF/WAVE file with one fmt and one data chunk.
+func wavFile(tag, channels uint16, rate uint32, bits uint16, data []byte) []byte {
+	var b bytes.Buffer
+	le := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	le(uint32(4 + 8 + 16 + 8 + len(data)))
+	b.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le(tag)
+	le(channels)
+	le(rate)
+	le(rate * uint32(channels) * uint32(bits) / 8)
+	le(channels * bits / 8)
+	le(bits)
+	b.WriteString("data")
+	le(uint32(len(data)))
+	b.Write(data)
+	return b.Bytes()
+}
+
+func pcmBytes(pcm []int16) []byte {
+	out := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(s))
+	}
+	return out
+}
+
+func TestLoadWAVPCM(t *testing.T) {
+	tone := Tone(440, 100*time.Millisecond, 0.5)
+	p, err := LoadWAV("tone.wav", bytes.NewReader(wavFile(1, 1, 8000, 16, pcmBytes(tone))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name() != "tone.wav" || p.Duration() != 100*time.Millisecond || p.Samples() != 800 {
+		t.Fatalf("got %q %v %d samples, want tone.wav 100ms 800", p.Name(), p.Duration(), p.Samples())
+	}
+	for _, c := range []Codec{PCMU, PCMA} {
+		pcm := make([]int16, p.Samples())
+		DecodeFrame(c, pcm, p.encoded(c))
+		if got := DominantFrequency(pcm, 440, 1000); got != 440 {
+			t.Errorf("%s: dominant %v Hz, want 440", c, got)
+		}
+	}
+}
+
+func TestLoadWAVG711KeepsOriginalBytes(t *testing.T) {
+	alaw := make([]byte, 160)
+	EncodeFrame(PCMA, alaw, Tone(1000, 20*time.Millisecond, 0.3))
+	p, err := LoadWAV("a.wav", bytes.NewReader(wavFile(6, 1, 8000, 8, alaw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.encoded(PCMA), alaw) {
+		t.Error("A-law bytes changed on load")
+	}
+	want := make([]byte, 160)
+	TranscodeFrame(PCMA, PCMU, want, alaw)
+	if !bytes.Equal(p.encoded(PCMU), want) {
+		t.Error("µ-law version is not the direct transcode of the A-law bytes")
+	}
+}
+
+func TestLoadWAVRejectsWithWhatWasFound(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"stereo.wav", wavFile(1, 2, 8000, 16, make([]byte, 8)), "found 16-bit PCM, 2 channel(s), 8000 Hz, want 16-bit PCM, 1 channel, 8000 Hz"},
+		{"cd.wav", wavFile(1, 1, 44100, 16, make([]byte, 8)), "found 16-bit PCM, 1 channel(s), 44100 Hz"},
+		{"8bit.wav", wavFile(1, 1, 8000, 8, make([]byte, 8)), "found 8-bit PCM"},
+		{"float.wav", wavFile(3, 1, 8000, 32, make([]byte, 8)), "found format 3"},
+		{"text.wav", []byte("hello, world"), "not a RIFF/WAVE file"},
+		{"nodata.wav", wavFile(1, 1, 8000, 16, nil)[:36], `no "data" chunk`},
+		{"short-fmt.wav", []byte("RIFF\x10\x00\x00\x00WAVEfmt \x04\x00\x00\x00\x01\x00\x01\x00"), `"fmt " chunk is 4 bytes`},
+	}
+	for _, tt := range tests {
+		_, err := LoadWAV(tt.name, bytes.NewReader(tt.data))
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.name) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %q, want it to name the file and contain %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// Streaming writers put 0xFFFFFFFF in the data size; the samples present count.
+func TestLoadWAVClampsOversizedDataChunk(t *testing.T) {
+	data := wavFile(1, 1, 8000, 16, pcmBytes(make([]int16, 80)))
+	binary.LittleEndian.PutUint32(data[40:], 0xFFFFFFFF)
+	p, err := LoadWAV("stream.wav", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Samples() != 80 {
+		t.Errorf("samples = %d, want 80", p.Samples())
+	}
+}
+
+func TestLoadWAVDemoPrompts(t *testing.T) {
+	files, _ := filepath.Glob("../config/demo/prompts/*.wav")
+	if len(files) == 0 {
+		t.Skip("no demo prompts")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := LoadWAV(filepath.Base(f), bytes.NewReader(data))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if want := (len(data) - 44) / 2; p.Samples() != want {
+			t.Errorf("%s: %d samples, want %d", f, p.Samples(), want)
+		}
+	}
+}
+
+func TestPromptFramePadsAndLoops(t *testing.T) {
+	pcm := make([]int16, 250)
+	for i := range pcm {
+		pcm[i] = 1000
+	}
+	p := NewPrompt("p", pcm)
+	scratch := make([]byte, 160)
+	one := p.encoded(PCMU)[0]
+
+	f := p.frame(PCMU, 160, 160, false, scratch)
+	for i, b := range f {
+		if want := map[bool]byte{true: one, false: ulawSilence}[i < 90]; b != want {
+			t.Fatalf("padded frame[%d] = %#x, want %#x", i, b, want)
+		}
+	}
+	f = p.frame(PCMU, 160, 160, true, scratch)
+	for i, b := range f {
+		if b != one {
+			t.Fatalf("looped frame[%d] = %#x, want %#x (wrapped audio)", i, b, one)
+		}
+	}
+	if f := p.frame(PCMA, 0, 160, false, scratch); &f[0] != &p.encoded(PCMA)[0] {
+		t.Error("a whole frame should be a sub-slice of the prompt, not a copy")
+	}
+}
+
+func FuzzLoadWAV(f *testing.F) {
+	f.Add(wavFile(1, 1, 8000, 16, pcmBytes(Tone(440, 10*time.Millisecond, 0.5))))
+	f.Add(wavFile(7, 1, 8000, 8, []byte{1, 2, 3}))
+	f.Add(wavFile(0xFFFE, 1, 8000, 16, []byte{1, 2, 3}))
+	f.Add([]byte("RIFF\xff\xff\xff\xffWAVEdata\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := LoadWAV("fuzz.wav", bytes.NewReader(data))
+		if err == nil && len(p.encoded(PCMU)) != len(p.encoded(PCMA)) {
+			t.Fatal("codec versions differ in length")
+		}
+	})
+}
