@@ -1,0 +1,493 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// startACD runs an ACD with a fake clock at t0 until the test ends.
+func startACD(t *testing.T, queues []QueueSpec, agents []AgentSpec) (*ACD, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{now: t0}
+	a := New(queues, agents, clock, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		a.Run(ctx)
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	return a, clock
+}
+
+var (
+	salesQueue   = QueueSpec{Name: "sales", Skill: "sales"}
+	supportQueue = QueueSpec{Name: "support", Skill: "support"}
+)
+
+// expectOffer waits for every earlier event to be applied (Snapshot goes through
+// the owner in order) and then requires an offer to be ready on ch.
+func expectOffer(t *testing.T, a *ACD, ch <-chan Offer, wantCall, wantAgent string) {
+	t.Helper()
+	a.Snapshot()
+	select {
+	case o, ok := <-ch:
+		if !ok {
+			t.Fatalf("offer channel of %s closed, want an offer to %s", wantCall, wantAgent)
+		}
+		if o.CallID != wantCall || o.AgentID != wantAgent {
+			t.Fatalf("got offer %+v, want call %s to agent %s", o, wantCall, wantAgent)
+		}
+	default:
+		t.Fatalf("no offer for %s, want one to %s", wantCall, wantAgent)
+	}
+	checkInvariants(t, a.Snapshot())
+}
+
+func expectNoOffer(t *testing.T, a *ACD, ch <-chan Offer) {
+	t.Helper()
+	a.Snapshot()
+	select {
+	case o, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected offer %+v", o)
+		}
+	default:
+	}
+}
+
+func expectClosed(t *testing.T, a *ACD, ch <-chan Offer) {
+	t.Helper()
+	a.Snapshot()
+	select {
+	case o, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected offer %+v, want the channel closed", o)
+		}
+	default:
+		t.Fatal("offer channel still open")
+	}
+}
+
+func mustJoin(t *testing.T, a *ACD, callID, queue string) <-chan Offer {
+	t.Helper()
+	ch, err := a.Join(callID, queue)
+	if err != nil {
+		t.Fatalf("Join(%s, %s): %v", callID, queue, err)
+	}
+	return ch
+}
+
+func agentStatus(t *testing.T, a *ACD, id string) AgentStatus {
+	t.Helper()
+	st, ok := a.Snapshot().Agent(id)
+	if !ok {
+		t.Fatalf("agent %s not in snapshot", id)
+	}
+	return st
+}
+
+func expectAgent(t *testing.T, a *ACD, id string, state AgentState, callID string, idleSince time.Time) {
+	t.Helper()
+	st := agentStatus(t, a, id)
+	if st.State != state || st.CallID != callID || !st.IdleSince.Equal(idleSince) {
+		t.Fatalf("agent %s = %s call %q idle since %s, want %s call %q idle since %s",
+			id, st.State, st.CallID, st.IdleSince.Format(time.TimeOnly),
+			state, callID, idleSince.Format(time.TimeOnly))
+	}
+}
+
+func checkInvariants(t testing.TB, snap Snapshot) {
+	t.Helper()
+	if err := invariantError(snap); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// invariantError checks the reservation rules on a snapshot: a Reserved or
+// Busy agent belongs to exactly one call that names it, and no call names two
+// agents or shares its agent with another call.
+func invariantError(snap Snapshot) error {
+	callAgent := map[string]string{}  // call -> agent it names
+	callWaiting := map[string]bool{}  // call -> not answered yet
+	agentOwner := map[string]string{} // agent -> call naming it
+	note := func(c CallStatus, waiting bool) error {
+		callWaiting[c.ID] = waiting
+		if c.AgentID == "" {
+			return nil
+		}
+		if other, dup := agentOwner[c.AgentID]; dup {
+			return fmt.Errorf("agent %s named by calls %s and %s", c.AgentID, other, c.ID)
+		}
+		agentOwner[c.AgentID] = c.ID
+		callAgent[c.ID] = c.AgentID
+		return nil
+	}
+	for _, q := range snap.Queues {
+		for _, c := range q.Waiting {
+			if err := note(c, true); err != nil {
+				return err
+			}
+		}
+		for _, c := range q.Answered {
+			if err := note(c, false); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ag := range snap.Agents {
+		switch ag.State {
+		case AgentReserved, AgentBusy:
+			if ag.CallID == "" || callAgent[ag.CallID] != ag.ID {
+				return fmt.Errorf("agent %s is %s for call %q, but that call names agent %q",
+					ag.ID, ag.State, ag.CallID, callAgent[ag.CallID])
+			}
+			if (ag.State == AgentReserved) != callWaiting[ag.CallID] {
+				return fmt.Errorf("agent %s is %s but call %s waiting=%v", ag.ID, ag.State, ag.CallID, callWaiting[ag.CallID])
+			}
+		case AgentAvailable:
+			if ag.CallID != "" {
+				return fmt.Errorf("available agent %s still holds call %s", ag.ID, ag.CallID)
+			}
+		}
+	}
+	for call, agent := range callAgent {
+		st, ok := snap.Agent(agent)
+		if !ok || st.CallID != call {
+			return fmt.Errorf("call %s names agent %s, who holds call %q", call, agent, st.CallID)
+		}
+	}
+	return nil
+}
+
+func TestLongestIdleThenNextAgentThenStartOver(t *testing.T) {
+	// Bob is idle since t0 and ann since t0+1s: bob is offered first although
+	// ann sorts first by ID.
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}, {ID: "bob", Skills: []string{"sales"}}})
+	a.AgentOnline("bob")
+	a.Snapshot()
+	clock.Advance(time.Second)
+	a.AgentOnline("ann")
+	a.Snapshot()
+	clock.Advance(10 * time.Second)
+
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "bob")
+	expectAgent(t, a, "bob", AgentReserved, "c1", at(0))
+
+	// Ring timeout: the next agent.
+	if !a.OfferResult("c1", "bob", false) {
+		t.Fatal("OfferResult for the outstanding offer reported stale")
+	}
+	expectOffer(t, a, ch, "c1", "ann")
+	expectAgent(t, a, "bob", AgentAvailable, "", at(0)) // a missed ring keeps the idle time
+
+	// Both tried: start over with the longest idle.
+	a.OfferResult("c1", "ann", false)
+	expectOffer(t, a, ch, "c1", "bob")
+
+	if !a.OfferResult("c1", "bob", true) {
+		t.Fatal("answer reported stale")
+	}
+	expectNoOffer(t, a, ch)
+	expectAgent(t, a, "bob", AgentBusy, "c1", at(0))
+	if q, _ := a.Snapshot().Queue("sales"); len(q.Waiting) != 0 || len(q.Answered) != 1 || q.Answered[0].AgentID != "bob" {
+		t.Fatalf("sales queue = %+v, want c1 answered by bob", q)
+	}
+
+	// Leave of an answered call frees the agent, idle from now.
+	clock.Advance(30 * time.Second)
+	a.Leave("c1")
+	expectClosed(t, a, ch)
+	expectAgent(t, a, "bob", AgentAvailable, "", at(41))
+	expectAgent(t, a, "ann", AgentAvailable, "", at(1))
+}
+
+func TestCallerLeavesDuringOffer(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.AgentOnline("ann")
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "ann")
+
+	clock.Advance(5 * time.Second)
+	a.Leave("c1")
+	expectClosed(t, a, ch)
+	expectAgent(t, a, "ann", AgentAvailable, "", at(5))
+
+	// A late answer for the call that left must not make ann Busy forever.
+	if a.OfferResult("c1", "ann", true) {
+		t.Fatal("late OfferResult after Leave was applied")
+	}
+	a.Leave("c1") // a second Leave is harmless
+	expectAgent(t, a, "ann", AgentAvailable, "", at(5))
+
+	ch2 := mustJoin(t, a, "c2", "sales")
+	expectOffer(t, a, ch2, "c2", "ann")
+}
+
+func TestAgentWithTwoSkillsServesOlderCallFirst(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue, supportQueue},
+		[]AgentSpec{{ID: "xia", Skills: []string{"sales", "support"}}})
+	support := mustJoin(t, a, "s1", "support")
+	clock.Advance(time.Second)
+	sales := mustJoin(t, a, "s2", "sales")
+	expectNoOffer(t, a, support)
+
+	a.AgentOnline("xia")
+	expectOffer(t, a, support, "s1", "xia")
+	expectNoOffer(t, a, sales)
+
+	a.OfferResult("s1", "xia", true)
+	a.Leave("s1")
+	expectOffer(t, a, sales, "s2", "xia")
+}
+
+func TestAgentOfflineDuringOfferReroutes(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}, {ID: "bob", Skills: []string{"sales"}}})
+	a.AgentOnline("ann")
+	a.Snapshot()
+	clock.Advance(time.Second)
+	a.AgentOnline("bob")
+
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "ann")
+	a.AgentOffline("ann")
+	expectOffer(t, a, ch, "c1", "bob")
+	if a.OfferResult("c1", "ann", true) {
+		t.Fatal("answer from a withdrawn offer was applied")
+	}
+	expectAgent(t, a, "ann", AgentOffline, "", at(0))
+	expectAgent(t, a, "bob", AgentReserved, "c1", at(1))
+
+	// A withdrawn offer the call has not read yet is taken back: the call sees
+	// only the offer to the next agent.
+	ch2 := mustJoin(t, a, "c2", "sales")
+	a.OfferResult("c1", "bob", true) // c1 keeps bob; c2 has nobody yet
+	expectNoOffer(t, a, ch2)
+	a.AgentOnline("ann")
+	a.Snapshot()
+	a.AgentOffline("ann") // before c2 read its offer to ann
+	a.Leave("c1")         // bob free again
+	expectOffer(t, a, ch2, "c2", "bob")
+	expectNoOffer(t, a, ch2)
+}
+
+func TestWithdrawnOfferIsTakenBackFromTheChannel(t *testing.T) {
+	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.AgentOnline("ann")
+	ch := mustJoin(t, a, "c1", "sales")
+	a.Snapshot() // the offer to ann is now in the channel, unread
+	a.AgentOffline("ann")
+	expectNoOffer(t, a, ch) // nobody left to ring: the call must not ring ann
+	if q, _ := a.Snapshot().Queue("sales"); len(q.Waiting) != 1 || q.Waiting[0].AgentID != "" {
+		t.Fatalf("sales queue = %+v, want c1 waiting without an offer", q)
+	}
+}
+
+func TestAgentOfflineWhileBusy(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.AgentOnline("ann")
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "ann")
+	a.OfferResult("c1", "ann", true)
+
+	// A missed qualify during the call, then back: still busy with the call.
+	a.AgentOffline("ann")
+	expectAgent(t, a, "ann", AgentOffline, "c1", at(0))
+	a.AgentOnline("ann")
+	expectAgent(t, a, "ann", AgentBusy, "c1", at(0))
+
+	// Offline when the call ends: stays offline until it registers again.
+	a.AgentOffline("ann")
+	clock.Advance(time.Minute)
+	a.Leave("c1")
+	expectAgent(t, a, "ann", AgentOffline, "", at(0))
+	clock.Advance(time.Minute)
+	a.AgentOnline("ann")
+	expectAgent(t, a, "ann", AgentAvailable, "", at(120))
+}
+
+func TestAgentOnlineKeepsIdleTimeAndIgnoresUnknown(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.AgentOnline("ann")
+	a.Snapshot()
+	clock.Advance(10 * time.Second)
+	a.AgentOnline("ann") // registration refresh
+	a.AgentOnline("mallory")
+	a.AgentOffline("mallory")
+	expectAgent(t, a, "ann", AgentAvailable, "", at(0))
+	if n := len(a.Snapshot().Agents); n != 1 {
+		t.Fatalf("snapshot has %d agents, want 1", n)
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	clock := &fakeClock{now: t0}
+	a := New([]QueueSpec{salesQueue}, nil, clock, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		a.Run(ctx)
+		close(stopped)
+	}()
+
+	if _, err := a.Join("c1", "nope"); !errors.Is(err, ErrUnknownQueue) {
+		t.Errorf("Join to unknown queue: err = %v, want ErrUnknownQueue", err)
+	}
+	ch := mustJoin(t, a, "c1", "sales")
+	if _, err := a.Join("c1", "sales"); !errors.Is(err, ErrDuplicateCall) {
+		t.Errorf("second Join of c1: err = %v, want ErrDuplicateCall", err)
+	}
+
+	cancel()
+	<-stopped
+	if _, ok := <-ch; ok {
+		t.Error("offer channel of a waiting call still open after stop")
+	}
+	if _, err := a.Join("c2", "sales"); !errors.Is(err, ErrStopped) {
+		t.Errorf("Join after stop: err = %v, want ErrStopped", err)
+	}
+	if a.OfferResult("c1", "ann", true) {
+		t.Error("OfferResult after stop reported applied")
+	}
+	if snap := a.Snapshot(); len(snap.Queues) != 0 {
+		t.Errorf("Snapshot after stop = %+v, want empty", snap)
+	}
+	a.AgentOnline("ann") // must not block or panic
+	a.Leave("c1")
+}
+
+func TestReconfigureKeepsAgentStates(t *testing.T) {
+	oldQueue := QueueSpec{Name: "old", Skill: "legacy"}
+	a, clock := startACD(t, []QueueSpec{salesQueue, supportQueue, oldQueue}, []AgentSpec{
+		{ID: "ann", Skills: []string{"sales"}},
+		{ID: "bob", Skills: []string{"sales"}},
+		{ID: "cid", Skills: []string{"support"}},
+		{ID: "dan", Skills: []string{"legacy"}},
+	})
+	a.AgentOnline("ann")
+	a.Snapshot()
+	clock.Advance(time.Second)
+	a.AgentOnline("bob")
+	a.Snapshot()
+	clock.Advance(time.Second)
+	a.AgentOnline("cid")
+	a.Snapshot()
+	clock.Advance(time.Second)
+
+	c1 := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, c1, "c1", "ann")
+	a.OfferResult("c1", "ann", true)
+	c4 := mustJoin(t, a, "c4", "support")
+	expectOffer(t, a, c4, "c4", "cid")
+	a.OfferResult("c4", "cid", true)
+	c6 := mustJoin(t, a, "c6", "support") // waits: cid is busy
+	clock.Advance(time.Second)
+	c2 := mustJoin(t, a, "c2", "sales")
+	expectOffer(t, a, c2, "c2", "bob") // left ringing across the reload
+	c3 := mustJoin(t, a, "c3", "old")
+	expectNoOffer(t, a, c3)
+
+	// Reload: support now routes by skill "help", queue old is gone, bob (ringing)
+	// and cid (busy) are removed, ann learns "help", eve is new.
+	a.Reconfigure(
+		[]QueueSpec{salesQueue, {Name: "support", Skill: "help"}},
+		[]AgentSpec{
+			{ID: "ann", Skills: []string{"sales", "help"}},
+			{ID: "dan", Skills: []string{"legacy"}},
+			{ID: "eve", Skills: []string{"sales"}},
+		})
+	snap := a.Snapshot()
+	checkInvariants(t, snap)
+	expectAgent(t, a, "ann", AgentBusy, "c1", at(0))
+	if ann, _ := snap.Agent("ann"); !slices.Equal(ann.Skills, []string{"sales", "help"}) {
+		t.Errorf("ann skills = %v, want [sales help]", ann.Skills)
+	}
+	if _, ok := snap.Agent("bob"); ok {
+		t.Error("removed idle agent bob still present")
+	}
+	if cid, ok := snap.Agent("cid"); !ok || !cid.Removed || cid.State != AgentBusy || cid.CallID != "c4" {
+		t.Errorf("cid = %+v, want kept busy on c4 and marked removed", cid)
+	}
+	expectAgent(t, a, "eve", AgentOffline, "", time.Time{})
+	expectAgent(t, a, "dan", AgentOffline, "", time.Time{})
+	if a.OfferResult("c2", "bob", true) {
+		t.Error("answer from removed agent bob was applied")
+	}
+	old, ok := snap.Queue("old")
+	if !ok || !old.Removed || len(old.Waiting) != 1 || old.Waiting[0].ID != "c3" {
+		t.Errorf("old queue = %+v, want removed with c3 still waiting", old)
+	}
+	if _, err := a.Join("c5", "old"); !errors.Is(err, ErrUnknownQueue) {
+		t.Errorf("Join to removed queue: err = %v, want ErrUnknownQueue", err)
+	}
+
+	// c6 (support, older than c2) now needs "help": ann has it once free.
+	a.Leave("c1")
+	expectOffer(t, a, c6, "c6", "ann")
+	expectNoOffer(t, a, c2)
+	// c2 waits for the new agent; c3 in the removed queue keeps its old skill.
+	a.AgentOnline("eve")
+	expectOffer(t, a, c2, "c2", "eve")
+	a.AgentOnline("dan")
+	expectOffer(t, a, c3, "c3", "dan")
+
+	// The removed agent leaves with its call.
+	a.Leave("c4")
+	a.Snapshot()
+	if _, ok := a.Snapshot().Agent("cid"); ok {
+		t.Error("removed agent cid still present after its call ended")
+	}
+}
+
+func TestRunTwiceIsIgnored(t *testing.T) {
+	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.Snapshot()                // the owner is running once this returns
+	a.Run(context.Background()) // must return at once instead of racing the owner
+	a.AgentOnline("ann")
+	expectAgent(t, a, "ann", AgentAvailable, "", at(0))
+}
+
+func ExampleACD() {
+	a := New([]QueueSpec{{Name: "sales", Skill: "sales"}}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+
+	a.AgentOnline("ann")
+	offers, _ := a.Join("call-1", "sales")
+	o := <-offers
+	fmt.Println("ring", o.AgentID, "for", o.CallID)
+	if a.OfferResult(o.CallID, o.AgentID, true) {
+		fmt.Println("connected")
+	}
+	a.Leave("call-1")
+	// Output:
+	// ring ann for call-1
+	// connected
+}
