@@ -1,0 +1,341 @@
+// Package sip is hotline's signalling: transports (sipgo), the registrar
+// with digest auth, trunk admission, dialogs and the two B2BUA leg kinds
+// (inbound calls from trunks, outbound calls to agents), SDP offer/answer.
+// It never touches RTP payloads: media legs are created here and handed on.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/media"
+)
+
+// CallHandler runs an answered inbound call; the call ends when it returns.
+type CallHandler interface {
+	HandleCall(c *InboundCall)
+}
+
+// Options wires a Server.
+type Options struct {
+	Config  func() *config.Config // the current snapshot (reload swaps it)
+	Media   *media.Engine
+	Handler CallHandler
+	// OnAgent is told when an agent's registration appears or goes away.
+	OnAgent func(agent string, registered bool)
+	Logger  *slog.Logger
+}
+
+// Server is the SIP side of hotline.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dua    *sipgo.DialogUA
+	auth   *Authenticator
+	reg    *Registrar
+
+	listen    netip.AddrPort
+	udp       net.PacketConn
+	tcp       net.Listener
+	dialogs   sync.Map // dialog id -> *dialog
+	calls     sync.WaitGroup
+	inFlight  atomic.Int64
+	closeOnce sync.Once
+}
+
+// dialog is what an in-dialog request (ACK, BYE, re-INVITE) needs to find.
+type dialog struct {
+	server *sipgo.DialogServerSession // set for inbound calls
+	client *sipgo.DialogClientSession // set for agent legs
+	leg    *media.Leg
+}
+
+// New builds a server from the current config; Start binds it.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := opts.Config()
+	listen, err := netip.ParseAddrPort(cfg.SIP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %q: %w", cfg.SIP.Listen, err)
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("part", "sip"), listen: listen, auth: NewAuthenticator(cfg.SIP.Realm)}
+	s.reg = NewRegistrar(func(user string, up bool) {
+		s.log.Info("agent registration", "agent", user, "registered", up)
+		if opts.OnAgent != nil {
+			opts.OnAgent(user, up)
+		}
+	})
+	return s, nil
+}
+
+// Registrar exposes the bindings (status, tests).
+func (s *Server) Registrar() *Registrar { return s.reg }
+
+// Addr is the address SIP listens on (its port is known after Start).
+func (s *Server) Addr() netip.AddrPort { return s.listen }
+
+// Start binds the configured transports and serves until ctx is done.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.opts.Config()
+	ua := cfg.SIP.UserAgent
+	if ua == "" {
+		ua = "hotline"
+	}
+	var err error
+	sipLog := s.opts.Logger.With("part", "sipgo")
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(ua), sipgo.WithUserAgentHostname(s.listen.Addr().String()),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerReadFilter(malformedFilter(func() net.PacketConn { return s.udp }))),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+	if err != nil {
+		return fmt.Errorf("sip user agent: %w", err)
+	}
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipLog))
+	if err != nil {
+		return fmt.Errorf("sip server: %w", err)
+	}
+	for _, t := range cfg.SIP.Transports {
+		switch strings.ToLower(t) {
+		case "udp":
+			if s.udp, err = net.ListenPacket("udp", s.listen.String()); err != nil {
+				return fmt.Errorf("sip udp listen: %w", err)
+			}
+			s.listen = s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		case "tcp":
+			if s.tcp, err = net.Listen("tcp", s.listen.String()); err != nil {
+				return fmt.Errorf("sip tcp listen: %w", err)
+			}
+			s.listen = s.tcp.Addr().(*net.TCPAddr).AddrPort()
+		}
+	}
+	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())))
+	if err != nil {
+		return fmt.Errorf("sip client: %w", err)
+	}
+	s.dua = &sipgo.DialogUA{
+		Client:         s.client,
+		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotline", Host: s.listen.Addr().String(), Port: int(s.listen.Port())}},
+		RewriteContact: true, // agents are behind NAT: in-dialog requests go where their packets come from
+	}
+	s.srv.OnRegister(s.handleRegister)
+	s.srv.OnInvite(s.handleInvite)
+	s.srv.OnAck(s.handleAck)
+	s.srv.OnBye(s.handleBye)
+	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		// A CANCEL matching a live INVITE is handled by the transaction layer.
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	})
+	s.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"))
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		_ = tx.Respond(res)
+	})
+	if s.udp != nil {
+		go func() { _ = s.srv.ServeUDP(s.udp) }()
+	}
+	if s.tcp != nil {
+		go func() { _ = s.srv.ServeTCP(s.tcp) }()
+	}
+	go s.expireLoop(ctx)
+	go func() { <-ctx.Done(); s.Close() }()
+	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
+	return nil
+}
+
+func (s *Server) expireLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reg.Expire()
+		}
+	}
+}
+
+// Close stops the transports; calls in progress end with their sockets.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			_ = s.srv.Close()
+		}
+		if s.ua != nil {
+			_ = s.ua.Close()
+		}
+	})
+}
+
+// Wait blocks until every call handler has returned.
+func (s *Server) Wait() { s.calls.Wait() }
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	_ = tx.Respond(res)
+}
+
+func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
+	cfg := s.opts.Config()
+	to := req.To()
+	if to == nil || req.From() == nil || req.CallID() == nil {
+		respond(tx, req, 400, "Bad Request")
+		return
+	}
+	user := to.Address.User
+	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), func(u string) (string, bool) {
+		if a := cfg.Agent(u); a != nil {
+			return a.Password, true
+		}
+		return "", false
+	})
+	switch {
+	case errors.Is(err, errNoCredentials) || errors.Is(err, errStaleNonce):
+		s.challenge(tx, req, errors.Is(err, errStaleNonce))
+		return
+	case err != nil || authUser != user:
+		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "bad credentials")
+		respond(tx, req, 403, "Forbidden")
+		return
+	}
+	if req.Contact() == nil { // a query: report the current binding
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if b, ok := s.reg.Lookup(user); ok {
+			res.AppendHeader(&sip.ContactHeader{Address: b.Contact, Params: expiresParam(b.Expires)})
+		}
+		_ = tx.Respond(res)
+		return
+	}
+	expires, err := requestedExpiry(req)
+	if err != nil {
+		respond(tx, req, 400, "Bad Request")
+		return
+	}
+	contact := req.Contact()
+	b := Binding{User: user, Contact: contact.Address, Source: req.Source(), Transport: req.Transport()}
+	if ua := req.GetHeader("User-Agent"); ua != nil {
+		b.UserAgent = ua.Value()
+	}
+	s.reg.Set(b, expires)
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if expires > 0 {
+		c := sip.ContactHeader{Address: contact.Address, Params: sip.NewParams()}
+		c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+		res.AppendHeader(&c)
+	}
+	_ = tx.Respond(res)
+}
+
+func expiresParam(at time.Time) sip.HeaderParams {
+	p := sip.NewParams()
+	p.Add("expires", strconv.Itoa(max(0, int(time.Until(at)/time.Second))))
+	return p
+}
+
+func (s *Server) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
+	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	for _, c := range s.auth.Challenges(stale) {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
+	}
+	_ = tx.Respond(res)
+}
+
+func headerValue(req *sip.Request, name string) string {
+	if h := req.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// findDialog matches an in-dialog request to a dialog we hold either as
+// UAS (inbound call) or as UAC (agent leg).
+func (s *Server) findDialog(req *sip.Request) *dialog {
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if d, ok := s.dialogs.Load(id); ok {
+			return d.(*dialog)
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if d, ok := s.dialogs.Load(id); ok {
+			return d.(*dialog)
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d := s.findDialog(req); d != nil && d.server != nil {
+		_ = d.server.ReadAck(req, tx)
+	}
+}
+
+func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.findDialog(req)
+	if d == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	var err error
+	if d.server != nil {
+		err = d.server.ReadBye(req, tx)
+	} else {
+		err = d.client.ReadBye(req, tx)
+	}
+	if err != nil {
+		s.log.Warn("bye", "call_id", callID(req), "error", err)
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
+// handleReinvite answers an in-dialog INVITE (hold, codec change, refresh)
+// by renegotiating the leg's media with the same local address.
+func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	d := s.findDialog(req)
+	if d == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if len(req.Body()) == 0 { // we keep our answer; a late offer refresh gets our last session back
+		res := sip.NewSDPResponseFromRequest(req, OfferSDP(d.leg.LocalAddr(), d.leg.Params().Codec))
+		_ = tx.Respond(res)
+		return
+	}
+	offer, err := ParseSDP(req.Body())
+	if err != nil {
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	d.leg.SetParams(offer.Params)
+	res := sip.NewSDPResponseFromRequest(req, AnswerSDP(d.leg.LocalAddr(), offer))
+	res.AppendHeader(&s.dua.ContactHDR)
+	_ = tx.Respond(res)
+}
+
+func callID(req *sip.Request) string {
+	if c := req.CallID(); c != nil {
+		return string(*c)
+	}
+	return ""
+}

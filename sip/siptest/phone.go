@@ -1,0 +1,287 @@
+// Package siptest is a small SIP phone for tests: it registers with digest
+// auth, places and answers calls with real RTP through a media.Engine, on
+// loopback addresses only. It is the in-process peer of end-to-end tests.
+package siptest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/hotline-pbx/hotline/media"
+	hsip "github.com/hotline-pbx/hotline/sip"
+)
+
+// Phone is one SIP user agent with its own RTP port range.
+type Phone struct {
+	t      testing.TB
+	Addr   netip.AddrPort // where it listens for SIP (UDP)
+	User   string
+	Media  *media.Engine
+	ua     *sipgo.UserAgent
+	client *sipgo.Client
+	dua    *sipgo.DialogUA
+
+	// Answered receives every call the phone answered (when AutoAnswer is set).
+	Answered   chan *Call
+	autoAnswer bool
+	mu         sync.Mutex
+	calls      map[string]*Call // dialog id -> call
+}
+
+// Call is one established call of a Phone.
+type Call struct {
+	Leg      *media.Leg
+	Received *Capture // audio received on Leg
+	// InviteToAnswer is how long the far end took to answer our INVITE.
+	InviteToAnswer time.Duration
+	server         *sipgo.DialogServerSession
+	client         *sipgo.DialogClientSession
+}
+
+// Done is closed when the call ends from either side.
+func (c *Call) Done() <-chan struct{} {
+	if c.server != nil {
+		return c.server.Context().Done()
+	}
+	return c.client.Context().Done()
+}
+
+// Hangup sends BYE.
+func (c *Call) Hangup(ctx context.Context) error {
+	if c.server != nil {
+		return c.server.Bye(ctx)
+	}
+	return c.client.Bye(ctx)
+}
+
+// NewPhone starts a phone listening on ip (a 127.x address); its RTP uses
+// ports [rtpMin, rtpMin+99]. Everything stops at test cleanup.
+func NewPhone(t testing.TB, ip, user string, rtpMin int, autoAnswer bool) *Phone {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := media.NewEngine(media.Config{IP: netip.MustParseAddr(ip), PortMin: rtpMin, PortMax: rtpMin + 99, Shards: 1, Logger: logger})
+	if err != nil {
+		t.Fatalf("phone media: %v", err)
+	}
+	conn, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatalf("phone listen: %v", err)
+	}
+	addr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("siptest-"+user), sipgo.WithUserAgentHostname(ip),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(logger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(logger)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(ip), sipgo.WithClientPort(int(addr.Port())),
+		sipgo.WithClientConnectionAddr(addr.String()), sipgo.WithClientLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Phone{
+		t: t, Addr: addr, User: user, Media: eng, ua: ua, client: client,
+		dua:      &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: ip, Port: int(addr.Port())}}},
+		Answered: make(chan *Call, 4), autoAnswer: autoAnswer, calls: make(map[string]*Call),
+	}
+	srv.OnInvite(p.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		if c := p.find(req); c != nil && c.server != nil {
+			_ = c.server.ReadAck(req, tx)
+		}
+	})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		c := p.find(req)
+		switch {
+		case c == nil:
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		case c.server != nil:
+			_ = c.server.ReadBye(req, tx)
+		default:
+			_ = c.client.ReadBye(req, tx)
+		}
+	})
+	go func() { _ = srv.ServeUDP(conn) }()
+	// Requests go out from the listening socket once the transport knows it.
+	for i := 0; ; i++ {
+		if c, _ := ua.TransportLayer().GetConnection("udp", addr.String()); c != nil {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("phone %s: listener %s not ready", user, addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		_ = srv.Close()
+		_ = ua.Close()
+		_ = eng.Close()
+	})
+	return p
+}
+
+func (p *Phone) find(req *sip.Request) *Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, idf := range []func(*sip.Request) (string, error){sip.DialogIDFromRequestUAS, sip.DialogIDFromRequestUAC} {
+		if id, err := idf(req); err == nil {
+			if c, ok := p.calls[id]; ok {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Phone) remember(id string, c *Call) {
+	p.mu.Lock()
+	p.calls[id] = c
+	p.mu.Unlock()
+}
+
+func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.autoAnswer {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+		return
+	}
+	offer, err := hsip.ParseSDP(req.Body())
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
+	dlg, err := p.dua.ReadInvite(req, tx)
+	if err != nil {
+		p.t.Errorf("phone %s: read invite: %v", p.User, err)
+		return
+	}
+	c, err := p.newCall()
+	if err != nil {
+		_ = dlg.Respond(503, "Service Unavailable", nil)
+		return
+	}
+	c.server = dlg
+	c.Leg.SetParams(offer.Params)
+	p.remember(dlg.ID, c)
+	_ = dlg.Respond(180, "Ringing", nil)
+	if err := dlg.RespondSDP(hsip.AnswerSDP(c.Leg.LocalAddr(), offer)); err != nil {
+		p.t.Errorf("phone %s: answer: %v", p.User, err)
+		return
+	}
+	p.Answered <- c
+	<-dlg.Context().Done()
+	c.Leg.Close()
+}
+
+func (p *Phone) newCall() (*Call, error) {
+	leg, err := p.Media.NewLeg(p.User)
+	if err != nil {
+		return nil, err
+	}
+	c := &Call{Leg: leg, Received: &Capture{}}
+	leg.SetTap(c.Received)
+	return c, nil
+}
+
+// Register registers the phone's contact at registrar with digest auth.
+// It returns the final response.
+func (p *Phone) Register(ctx context.Context, registrar netip.AddrPort, password string) (*sip.Response, error) {
+	uri := sip.Uri{Scheme: "sip", User: p.User, Host: registrar.Addr().String(), Port: int(registrar.Port())}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: registrar.Addr().String(), Port: int(registrar.Port())})
+	req.AppendHeader(&sip.ToHeader{Address: uri})
+	from := sip.FromHeader{Address: uri, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(&from)
+	req.AppendHeader(sip.HeaderClone(&p.dua.ContactHDR))
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	res, err := p.client.Do(ctx, req)
+	if err != nil || res.StatusCode != 401 {
+		return res, err
+	}
+	return p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.User, Password: password})
+}
+
+// Do sends any request built by the caller and returns the final response.
+func (p *Phone) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	return p.client.Do(ctx, req)
+}
+
+// Call places a call to number at target with our PCMU/PCMA offer
+// (prefer first) and waits for the answer.
+func (p *Phone) Call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec) (*Call, error) {
+	c, err := p.newCall()
+	if err != nil {
+		return nil, err
+	}
+	uri := sip.Uri{Scheme: "sip", User: number, Host: target.Addr().String(), Port: int(target.Port())}
+	req := sip.NewRequest(sip.INVITE, uri)
+	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.User, Host: p.Addr.Addr().String()}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(&from)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(hsip.OfferSDP(c.Leg.LocalAddr(), prefer))
+	start := time.Now()
+	dlg, err := p.dua.WriteInvite(ctx, req)
+	if err != nil {
+		c.Leg.Close()
+		return nil, err
+	}
+	if err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		c.Leg.Close()
+		return nil, err
+	}
+	c.InviteToAnswer = time.Since(start)
+	answer, err := hsip.ParseSDP(dlg.InviteResponse.Body())
+	if err != nil {
+		c.Leg.Close()
+		return nil, fmt.Errorf("answer sdp: %w", err)
+	}
+	c.Leg.SetParams(answer.Params)
+	if err := dlg.Ack(ctx); err != nil {
+		return nil, err
+	}
+	c.client = dlg
+	p.remember(dlg.ID, c)
+	go func() { <-dlg.Context().Done(); c.Leg.Close() }()
+	return c, nil
+}
+
+// Capture keeps the audio a leg received, for frequency checks.
+type Capture struct {
+	mu  sync.Mutex
+	pcm []int16
+}
+
+// WriteAudio implements media.Tap.
+func (c *Capture) WriteAudio(pcm []int16) {
+	c.mu.Lock()
+	c.pcm = append(c.pcm, pcm...)
+	c.mu.Unlock()
+}
+
+// Reset forgets what was captured so far.
+func (c *Capture) Reset() {
+	c.mu.Lock()
+	c.pcm = c.pcm[:0]
+	c.mu.Unlock()
+}
+
+// Samples returns a copy of what was captured.
+func (c *Capture) Samples() []int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int16(nil), c.pcm...)
+}
