@@ -155,17 +155,18 @@ func (c *call) Queue(ctx context.Context, name string) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.rec.WaitSeconds = time.Since(joined).Seconds()
-			c.rec.HangupCause, c.rec.HangupSide = "caller-abandoned", "caller"
-			return ctx.Err()
 		case offer, ok := <-offers:
 			if !ok {
 				return fmt.Errorf("queue %q closed", name)
 			}
-			talked, err := c.ring(ctx, log, offer.AgentID, q.RingTimeout.Duration, joined)
-			if talked || ctx.Err() != nil {
+			if talked, err := c.ring(ctx, log, offer.AgentID, q.RingTimeout.Duration, joined); talked || err != nil {
 				return err
 			}
+		}
+		if ctx.Err() != nil {
+			c.rec.WaitSeconds = time.Since(joined).Seconds()
+			c.rec.HangupCause, c.rec.HangupSide = "caller-abandoned", "caller"
+			return ctx.Err()
 		}
 	}
 }

@@ -13,14 +13,16 @@ import (
 	"github.com/hotline-pbx/hotline/config"
 	"github.com/hotline-pbx/hotline/media"
 	"github.com/hotline-pbx/hotline/sip/siptest"
-	"github.com/hotline-pbx/hotline/store"
 )
 
 // startDemo runs the embedded demo config on a free SIP port, with its
 // database and recordings in a temporary directory.
-func startDemo(t *testing.T, rtpMin int) (*Switch, *config.Config) {
+func startDemo(t *testing.T, rtpMin int, adjust ...func(*config.Config)) *Switch {
 	t.Helper()
 	cfg := config.Default()
+	for _, f := range adjust {
+		f(cfg)
+	}
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.RTP.PortMin, cfg.RTP.PortMax = rtpMin, rtpMin+198
 	dir := t.TempDir()
@@ -38,7 +40,7 @@ func startDemo(t *testing.T, rtpMin int) (*Switch, *config.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sw.Stop() })
-	return sw, cfg
+	return sw
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
@@ -59,11 +61,11 @@ func dominant(pcm []int16) float64 { return media.DominantFrequency(pcm, 440, 10
 // the two talk (440 Hz caller, 1000 Hz agent), the caller hangs up; the
 // recording and the call record say what happened.
 func TestDemoCallEndToEnd(t *testing.T) {
-	sw, _ := startDemo(t, 41000)
+	sw := startDemo(t, 41000)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	agent := siptest.NewPhone(t, "127.0.0.2", "1001", 42000, true)
+	agent := siptest.NewPhone(t, "127.0.0.2", "1001", 42000, siptest.Answer)
 	res, err := agent.Register(ctx, sw.SIPAddr(), "demo1001")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("register 1001: %v %v", res, err)
@@ -73,7 +75,7 @@ func TestDemoCallEndToEnd(t *testing.T) {
 		return ok && a.State.String() == "available"
 	})
 
-	carrier := siptest.NewPhone(t, "127.0.0.1", "+15551234", 42200, false)
+	carrier := siptest.NewPhone(t, "127.0.0.1", "+15551234", 42200, siptest.Busy)
 	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMA)
 	if err != nil {
 		t.Fatalf("call the DID: %v", err)
@@ -125,15 +127,7 @@ func TestDemoCallEndToEnd(t *testing.T) {
 		t.Fatal("agent leg not hung up after the caller's BYE")
 	}
 
-	var rec store.CallRecord
-	waitFor(t, "call record", 5*time.Second, func() bool {
-		recs, err := sw.Records().Recent(ctx, 1)
-		if err != nil || len(recs) == 0 {
-			return false
-		}
-		rec = recs[0]
-		return true
-	})
+	rec := recordOf(t, sw, call.ID())
 	if rec.Queue != "sales" || rec.Agent != "1001" || rec.Digits != "1" || rec.DID != "+15550100" || rec.Caller != "+15551234" {
 		t.Errorf("record = queue %q agent %q digits %q did %q caller %q; want sales 1001 1 +15550100 +15551234",
 			rec.Queue, rec.Agent, rec.Digits, rec.DID, rec.Caller)

@@ -49,12 +49,12 @@ func TestRegisterAuth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	wrong := siptest.NewPhone(t, "127.0.0.2", "1001", 43100, false)
+	wrong := siptest.NewPhone(t, "127.0.0.2", "1001", 43100, siptest.Busy)
 	resWrong, err := wrong.Register(ctx, srv.Addr(), "not-the-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknown := siptest.NewPhone(t, "127.0.0.2", "7777", 43200, false)
+	unknown := siptest.NewPhone(t, "127.0.0.2", "7777", 43200, siptest.Busy)
 	resUnknown, err := unknown.Register(ctx, srv.Addr(), "not-the-password")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestRegisterAuth(t *testing.T) {
 		t.Fatal("a wrong password created a binding")
 	}
 
-	good := siptest.NewPhone(t, "127.0.0.3", "1001", 43300, false)
+	good := siptest.NewPhone(t, "127.0.0.3", "1001", 43300, siptest.Busy)
 	res, err := good.Register(ctx, srv.Addr(), "demo1001")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("register: %v %v", res, err)
@@ -101,14 +101,14 @@ func TestInviteAdmission(t *testing.T) {
 	offer := hsip.OfferSDP(netip.MustParseAddrPort("127.0.0.1:43990"), media.PCMU)
 	g729 := []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 43990 RTP/AVP 18\r\n")
 
-	carrier := siptest.NewPhone(t, "127.0.0.1", "carrier", 43400, false)
+	carrier := siptest.NewPhone(t, "127.0.0.1", "carrier", 43400, siptest.Busy)
 	if res := invite(t, carrier, srv, "+15550199", offer); res.StatusCode != 403 {
 		t.Errorf("trunk INVITE to an unknown DID -> %d, want 403", res.StatusCode)
 	}
 	if res := invite(t, carrier, srv, "+15550100", g729); res.StatusCode != 488 {
 		t.Errorf("INVITE offering only G.729 -> %d, want 488", res.StatusCode)
 	}
-	stranger := siptest.NewPhone(t, "127.0.0.9", "stranger", 43500, false)
+	stranger := siptest.NewPhone(t, "127.0.0.9", "stranger", 43500, siptest.Busy)
 	if res := invite(t, stranger, srv, "+15550100", offer); res.StatusCode != 403 {
 		t.Errorf("INVITE from a non-trunk address -> %d, want 403", res.StatusCode)
 	}
@@ -116,7 +116,7 @@ func TestInviteAdmission(t *testing.T) {
 
 func TestOptionsAndMalformed(t *testing.T) {
 	srv := startServer(t)
-	p := siptest.NewPhone(t, "127.0.0.2", "probe", 43600, false)
+	p := siptest.NewPhone(t, "127.0.0.2", "probe", 43600, siptest.Busy)
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: srv.Addr().Addr().String(), Port: int(srv.Addr().Port())})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

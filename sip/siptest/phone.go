@@ -31,11 +31,14 @@ type Phone struct {
 	client *sipgo.Client
 	dua    *sipgo.DialogUA
 
-	// Answered receives every call the phone answered (when AutoAnswer is set).
-	Answered   chan *Call
-	autoAnswer bool
-	mu         sync.Mutex
-	calls      map[string]*Call // dialog id -> call
+	// Answered receives every call the phone answered (mode Answer).
+	Answered chan *Call
+	// Cancelled receives the Call-ID of every INVITE the caller withdrew
+	// while the phone rang (mode Ring).
+	Cancelled chan string
+	mode      Mode
+	mu        sync.Mutex
+	calls     map[string]*Call // dialog id -> call
 }
 
 // Call is one established call of a Phone.
@@ -46,6 +49,14 @@ type Call struct {
 	InviteToAnswer time.Duration
 	server         *sipgo.DialogServerSession
 	client         *sipgo.DialogClientSession
+}
+
+// ID is the call's Call-ID.
+func (c *Call) ID() string {
+	if c.server != nil {
+		return c.server.InviteRequest.CallID().Value()
+	}
+	return c.client.InviteRequest.CallID().Value()
 }
 
 // Done is closed when the call ends from either side.
@@ -64,9 +75,18 @@ func (c *Call) Hangup(ctx context.Context) error {
 	return c.client.Bye(ctx)
 }
 
+// Mode is how a phone treats incoming calls.
+type Mode int
+
+const (
+	Busy   Mode = iota // 486 Busy Here
+	Answer             // 180 then 200 with SDP
+	Ring               // 180 and nothing more, until CANCEL
+)
+
 // NewPhone starts a phone listening on ip (a 127.x address); its RTP uses
 // ports [rtpMin, rtpMin+99]. Everything stops at test cleanup.
-func NewPhone(t testing.TB, ip, user string, rtpMin int, autoAnswer bool) *Phone {
+func NewPhone(t testing.TB, ip, user string, rtpMin int, mode Mode) *Phone {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := media.NewEngine(media.Config{IP: netip.MustParseAddr(ip), PortMin: rtpMin, PortMax: rtpMin + 99, Shards: 1, Logger: logger})
@@ -96,7 +116,7 @@ func NewPhone(t testing.TB, ip, user string, rtpMin int, autoAnswer bool) *Phone
 	p := &Phone{
 		t: t, Addr: addr, User: user, Media: eng, ua: ua, client: client,
 		dua:      &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: ip, Port: int(addr.Port())}}},
-		Answered: make(chan *Call, 4), autoAnswer: autoAnswer, calls: make(map[string]*Call),
+		Answered: make(chan *Call, 4), Cancelled: make(chan string, 4), mode: mode, calls: make(map[string]*Call),
 	}
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
@@ -154,7 +174,7 @@ func (p *Phone) remember(id string, c *Call) {
 }
 
 func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if !p.autoAnswer {
+	if p.mode == Busy {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
 		return
 	}
@@ -177,6 +197,12 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.Leg.SetParams(offer.Params)
 	p.remember(dlg.ID, c)
 	_ = dlg.Respond(180, "Ringing", nil)
+	if p.mode == Ring {
+		<-dlg.Context().Done()
+		c.Leg.Close()
+		p.Cancelled <- req.CallID().Value()
+		return
+	}
 	if err := dlg.RespondSDP(hsip.AnswerSDP(c.Leg.LocalAddr(), offer)); err != nil {
 		p.t.Errorf("phone %s: answer: %v", p.User, err)
 		return

@@ -1,0 +1,152 @@
+package pbx
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/media"
+	"github.com/hotline-pbx/hotline/sip/siptest"
+	"github.com/hotline-pbx/hotline/store"
+)
+
+// registerAgent registers a phone as agent id and waits until the ACD has it.
+func registerAgent(t *testing.T, sw *Switch, ip, id string, rtpMin int, mode siptest.Mode) *siptest.Phone {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p := siptest.NewPhone(t, ip, id, rtpMin, mode)
+	res, err := p.Register(ctx, sw.SIPAddr(), "demo"+id)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("register %s: %v %v", id, res, err)
+	}
+	waitFor(t, "agent "+id+" available", 2*time.Second, func() bool {
+		a, ok := sw.ACD().Snapshot().Agent(id)
+		return ok && a.State.String() == "available"
+	})
+	return p
+}
+
+// callSales calls the demo DID and presses 1 as soon as the menu starts.
+func callSales(t *testing.T, sw *Switch, ctx context.Context, rtpMin int) *siptest.Call {
+	t.Helper()
+	carrier := siptest.NewPhone(t, "127.0.0.1", "+15557777", rtpMin, siptest.Busy)
+	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMU)
+	if err != nil {
+		t.Fatalf("call the DID: %v", err)
+	}
+	time.Sleep(sw.snap.Load().prompts["welcome"].Duration() + 200*time.Millisecond)
+	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return call
+}
+
+// recordOf waits for the record of call id.
+func recordOf(t *testing.T, sw *Switch, id string) store.CallRecord {
+	t.Helper()
+	var rec store.CallRecord
+	waitFor(t, "call record", 5*time.Second, func() bool {
+		recs, err := sw.Records().Recent(context.Background(), 5)
+		for _, r := range recs {
+			if err == nil && r.CallID == id {
+				rec = r
+				return true
+			}
+		}
+		return false
+	})
+	return rec
+}
+
+// A busy agent (486) is skipped for the next one; when the agent hangs up,
+// the caller gets a BYE and the record says the agent ended it.
+func TestBusyAgentThenNextAndAgentHangsUp(t *testing.T) {
+	sw := startDemo(t, 44000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	registerAgent(t, sw, "127.0.0.2", "1001", 44200, siptest.Busy) // longest idle: rung first
+	time.Sleep(10 * time.Millisecond)
+	second := registerAgent(t, sw, "127.0.0.3", "1003", 44300, siptest.Answer)
+
+	call := callSales(t, sw, ctx, 44400)
+	var agentCall *siptest.Call
+	select {
+	case agentCall = <-second.Answered:
+	case <-ctx.Done():
+		t.Fatal("1003 never answered after 1001 was busy")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := agentCall.Hangup(ctx); err != nil {
+		t.Fatalf("agent BYE: %v", err)
+	}
+	select {
+	case <-call.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("caller was not hung up after the agent's BYE")
+	}
+	rec := recordOf(t, sw, call.ID())
+	if rec.Agent != "1003" || rec.HangupSide != "agent" || rec.HangupCause != "normal" {
+		t.Errorf("record: agent %q, %s by %s; want 1003, normal by agent", rec.Agent, rec.HangupCause, rec.HangupSide)
+	}
+	if a, _ := sw.ACD().Snapshot().Agent("1001"); a.State.String() != "available" {
+		t.Errorf("1001 after refusing is %s, want available", a.State)
+	}
+}
+
+// An agent who does not answer within the ring timeout is CANCELled and the
+// next agent rings; a caller who hangs up while an agent rings cancels it.
+func TestRingTimeoutAndCallerAbandons(t *testing.T) {
+	sw := startDemo(t, 45000, func(c *config.Config) { c.Queues["sales"].RingTimeout.Duration = 1500 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ringer := registerAgent(t, sw, "127.0.0.2", "1001", 45200, siptest.Ring)
+	time.Sleep(10 * time.Millisecond)
+	answerer := registerAgent(t, sw, "127.0.0.3", "1003", 45300, siptest.Answer)
+
+	call := callSales(t, sw, ctx, 45400)
+	select {
+	case <-ringer.Cancelled:
+	case <-ctx.Done():
+		t.Fatal("1001 was not cancelled after the ring timeout")
+	}
+	select {
+	case agentCall := <-answerer.Answered:
+		_ = call.Hangup(ctx)
+		<-agentCall.Done()
+	case <-ctx.Done():
+		t.Fatal("1003 was not rung after 1001's ring timeout")
+	}
+	if rec := recordOf(t, sw, call.ID()); rec.Agent != "1003" {
+		t.Errorf("first call answered by %q, want 1003", rec.Agent)
+	}
+
+	// 1001 is now the longest idle again; the caller gives up while it rings.
+	waitFor(t, "1003 back to available", 2*time.Second, func() bool {
+		a, _ := sw.ACD().Snapshot().Agent("1003")
+		return a.State.String() == "available"
+	})
+	call = callSales(t, sw, ctx, 45500)
+	waitFor(t, "1001 reserved", 3*time.Second, func() bool {
+		a, _ := sw.ACD().Snapshot().Agent("1001")
+		return a.State.String() == "reserved"
+	})
+	time.Sleep(100 * time.Millisecond) // let the INVITE reach the phone
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ringer.Cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ringing agent was not CANCELled when the caller hung up")
+	}
+	rec := recordOf(t, sw, call.ID())
+	if rec.HangupCause != "caller-abandoned" || rec.HangupSide != "caller" || rec.Agent != "" || !rec.Answer.IsZero() {
+		t.Errorf("abandoned record: %s by %s, agent %q, answer %v", rec.HangupCause, rec.HangupSide, rec.Agent, rec.Answer)
+	}
+	waitFor(t, "1001 available again", 2*time.Second, func() bool {
+		a, _ := sw.ACD().Snapshot().Agent("1001")
+		return a.State.String() == "available"
+	})
+}
