@@ -56,11 +56,7 @@ func (s *Server) Dial(ctx context.Context, agent, callerID string, leg *media.Le
 	}
 	host := s.listen.Addr().String()
 	req := sip.NewRequest(sip.INVITE, b.Contact)
-	req.SetTransport(b.Transport)
-	req.SetDestination(b.Source)
-	if b.Transport == "UDP" { // answer from the socket the agent registered to (its NAT pinhole)
-		req.Laddr = sip.Addr{IP: s.listen.Addr().AsSlice(), Port: int(s.listen.Port())}
-	}
+	s.toFlow(req, b)
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: callerID, Host: host}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(&from)
@@ -118,6 +114,16 @@ func (s *Server) Dial(ctx context.Context, agent, callerID string, leg *media.Le
 	s.dialogs.Store(dlg.ID, &dialog{client: dlg, leg: leg})
 	go func() { <-dlg.Context().Done(); s.dialogs.Delete(dlg.ID) }()
 	return &OutboundCall{Agent: agent, Answer: time.Now(), dlg: dlg}, nil
+}
+
+// toFlow sends req over the flow b registered from: its source address,
+// its transport, and for UDP our listening socket (the one its NAT knows).
+func (s *Server) toFlow(req *sip.Request, b Binding) {
+	req.SetTransport(b.Transport)
+	req.SetDestination(b.Source)
+	if b.Transport == "UDP" {
+		req.Laddr = sip.Addr{IP: s.listen.Addr().AsSlice(), Port: int(s.listen.Port())}
+	}
 }
 
 func (s *Server) byeAndForget(dlg *sipgo.DialogClientSession) {

@@ -94,6 +94,20 @@ func (r *Registrar) Set(b Binding, expires time.Duration) {
 // Remove drops user's binding (unregister, or unreachable, or deleted from config).
 func (r *Registrar) Remove(user string) { r.Set(Binding{User: user}, 0) }
 
+// RemoveFlow drops user's binding only if it still points at source, so a
+// phone that re-registered from a new flow meanwhile is kept.
+func (r *Registrar) RemoveFlow(user, source string) {
+	r.mu.Lock()
+	b, ok := r.bindings[user]
+	if ok && b.Source == source {
+		delete(r.bindings, user)
+	}
+	r.mu.Unlock()
+	if ok && b.Source == source {
+		r.onChange(user, false)
+	}
+}
+
 // Expire removes bindings whose time ran out; the server calls it periodically.
 func (r *Registrar) Expire() {
 	r.mu.Lock()

@@ -36,6 +36,8 @@ type Options struct {
 	Handler CallHandler
 	// OnAgent is told when an agent's registration appears or goes away.
 	OnAgent func(agent string, registered bool)
+	// Qualify is how often registered phones are probed with OPTIONS (0: 30 s).
+	Qualify time.Duration
 	Logger  *slog.Logger
 }
 
@@ -156,6 +158,7 @@ func (s *Server) Start(ctx context.Context) error {
 		go func() { _ = s.srv.ServeTCP(s.tcp) }()
 	}
 	go s.expireLoop(ctx)
+	go s.qualifyLoop(ctx, s.opts.Qualify)
 	go func() { <-ctx.Done(); s.Close() }()
 	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
 	return nil

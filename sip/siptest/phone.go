@@ -37,6 +37,8 @@ type Phone struct {
 	// while the phone rang (mode Ring).
 	Cancelled chan string
 	mode      Mode
+	close     func()
+	closeOnce sync.Once
 	mu        sync.Mutex
 	calls     map[string]*Call // dialog id -> call
 }
@@ -146,13 +148,18 @@ func NewPhone(t testing.TB, ip, user string, rtpMin int, mode Mode) *Phone {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Cleanup(func() {
+	p.close = func() {
+		_ = conn.Close()
 		_ = srv.Close()
 		_ = ua.Close()
 		_ = eng.Close()
-	})
+	}
+	t.Cleanup(p.Close)
 	return p
 }
+
+// Close stops the phone as if it lost power: it answers nothing any more.
+func (p *Phone) Close() { p.closeOnce.Do(p.close) }
 
 func (p *Phone) find(req *sip.Request) *Call {
 	p.mu.Lock()
