@@ -150,3 +150,44 @@ func TestRingTimeoutAndCallerAbandons(t *testing.T) {
 		return a.State.String() == "available"
 	})
 }
+
+// An agent registered over TCP is rung over the connection it opened (it
+// listens on no TCP port, as behind NAT) and talks.
+func TestAgentOverTCP(t *testing.T) {
+	sw := startDemo(t, 46000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := siptest.NewPhone(t, "127.0.0.4", "1001", 46200, siptest.Answer)
+	if res, err := agent.RegisterTCP(ctx, sw.SIPAddr(), "demo1001"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register over TCP: %v %v", res, err)
+	}
+	if b, ok := sw.Registrar().Lookup("1001"); !ok || b.Transport != "TCP" {
+		t.Fatalf("binding %+v, want TCP", b)
+	}
+	waitFor(t, "agent 1001 available", 2*time.Second, func() bool {
+		a, ok := sw.ACD().Snapshot().Agent("1001")
+		return ok && a.State.String() == "available"
+	})
+	call := callSales(t, sw, ctx, 46400)
+	var agentCall *siptest.Call
+	select {
+	case agentCall = <-agent.Answered:
+	case <-ctx.Done():
+		t.Fatal("agent on TCP was never rung")
+	}
+	agentCall.Leg.PlayLoop(media.NewPrompt("agent-1000", media.Tone(1000, time.Second, 0.3)))
+	time.Sleep(300 * time.Millisecond)
+	call.Received.Reset()
+	time.Sleep(700 * time.Millisecond)
+	if f := dominant(call.Received.Samples()); f != 1000 {
+		t.Errorf("caller heard %v Hz from the TCP agent, want 1000", f)
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-agentCall.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("BYE did not reach the TCP agent")
+	}
+}

@@ -229,16 +229,32 @@ func (p *Phone) newCall() (*Call, error) {
 	return c, nil
 }
 
-// Register registers the phone's contact at registrar with digest auth.
-// It returns the final response.
+// Register registers the phone's contact at registrar with digest auth
+// over UDP. It returns the final response.
 func (p *Phone) Register(ctx context.Context, registrar netip.AddrPort, password string) (*sip.Response, error) {
+	return p.register(ctx, registrar, password, "UDP")
+}
+
+// RegisterTCP registers over a TCP connection the phone opens; calls to
+// it must come back over that same connection (it listens on no TCP port).
+func (p *Phone) RegisterTCP(ctx context.Context, registrar netip.AddrPort, password string) (*sip.Response, error) {
+	return p.register(ctx, registrar, password, "TCP")
+}
+
+func (p *Phone) register(ctx context.Context, registrar netip.AddrPort, password, transport string) (*sip.Response, error) {
 	uri := sip.Uri{Scheme: "sip", User: p.User, Host: registrar.Addr().String(), Port: int(registrar.Port())}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: registrar.Addr().String(), Port: int(registrar.Port())})
+	req.SetTransport(transport)
 	req.AppendHeader(&sip.ToHeader{Address: uri})
 	from := sip.FromHeader{Address: uri, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(&from)
-	req.AppendHeader(sip.HeaderClone(&p.dua.ContactHDR))
+	contact := sip.HeaderClone(&p.dua.ContactHDR).(*sip.ContactHeader)
+	if transport == "TCP" {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", "tcp")
+	}
+	req.AppendHeader(contact)
 	req.AppendHeader(sip.NewHeader("Expires", "300"))
 	res, err := p.client.Do(ctx, req)
 	if err != nil || res.StatusCode != 401 {
