@@ -51,6 +51,10 @@ type SIP struct {
 	Transports []string `toml:"transports"` // "udp", "tcp"; default both
 	Realm      string   `toml:"realm"`      // digest auth realm, default "hotline"
 	UserAgent  string   `toml:"user_agent"` // User-Agent and Server header, default "hotline"
+	// DigestAlgorithms are offered to phones in this order, one challenge
+	// each: "MD5", "SHA-256". Default MD5 only: phones on libre 1.x (baresip)
+	// and many desk phones refuse a 401 that names any algorithm they lack.
+	DigestAlgorithms []string `toml:"digest_algorithms"`
 }
 
 // RTP is the media side. RTP takes the even ports in [PortMin, PortMax), RTCP the

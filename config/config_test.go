@@ -199,7 +199,7 @@ skill = "s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.SIP, SIP{Listen: "127.0.0.1:5060", Transports: []string{"udp", "tcp"}, Realm: "hotline", UserAgent: "hotline"}) {
+	if !reflect.DeepEqual(c.SIP, SIP{Listen: "127.0.0.1:5060", Transports: []string{"udp", "tcp"}, Realm: "hotline", UserAgent: "hotline", DigestAlgorithms: []string{"MD5"}}) {
 		t.Errorf("SIP = %+v", c.SIP)
 	}
 	if c.RTP != (RTP{Address: "127.0.0.1", PortMin: 10000, PortMax: 20000}) {

@@ -24,6 +24,9 @@ const (
 // DefaultTransports are the SIP transports used when a file names none.
 var DefaultTransports = []string{"udp", "tcp"}
 
+// DefaultDigestAlgorithms are offered when a file names none.
+var DefaultDigestAlgorithms = []string{"MD5"}
+
 // Parse decodes a TOML config, fills in defaults and validates all of it. source
 // names the file in problems and becomes Config.Source.
 //
@@ -64,6 +67,9 @@ func applyDefaults(c *Config) {
 	}
 	if s.Transports == nil {
 		s.Transports = append([]string(nil), DefaultTransports...)
+	}
+	if s.DigestAlgorithms == nil {
+		s.DigestAlgorithms = append([]string(nil), DefaultDigestAlgorithms...)
 	}
 	if s.Realm == "" {
 		s.Realm = DefaultRealm

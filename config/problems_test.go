@@ -160,6 +160,11 @@ func TestProblems(t *testing.T) {
 			want: []string{`t.toml:2:22: sip: transport "tls" is not known; expected one of: "udp", "tcp"`},
 		},
 		{
+			name: "unknown digest algorithm",
+			src:  edit(t, `listen = "127.0.0.1:5060"`, `digest_algorithms = ["MD5", "SHA-1"]`),
+			want: []string{`t.toml:2:29: sip: digest algorithm "SHA-1" is not known; expected one of: "SHA-256", "MD5"`},
+		},
+		{
 			name: "odd RTP port",
 			src:  edit(t, "[sip]\nlisten = \"127.0.0.1:5060\"", "[rtp]\nport_min = 10001"),
 			want: []string{`t.toml:2:1: rtp: port_min 10001 is odd; expected an even port (RTP takes the even port of each pair, RTCP the odd one above it)`},

@@ -26,26 +26,35 @@ func validate(c *Config, r *report) {
 	checkPrompts(c, r)
 }
 
-var knownTransports = []string{"udp", "tcp"}
+var (
+	knownTransports       = []string{"udp", "tcp"}
+	knownDigestAlgorithms = []string{"SHA-256", "MD5"}
+)
 
 func checkSIP(c *Config, r *report) {
 	s := c.SIP
 	if ap, err := netip.ParseAddrPort(s.Listen); err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
 		r.at(keyPath{"sip", "listen"}, `sip: listen %q: expected an IP address and port like "127.0.0.1:5060" or "[::1]:5060"`, s.Listen)
 	}
-	if len(s.Transports) == 0 {
-		r.at(keyPath{"sip", "transports"}, `sip: transports is empty; expected at least one of: %s`, quoteList(knownTransports))
+	checkChoices(r, "transports", "transport", s.Transports, knownTransports)
+	checkChoices(r, "digest_algorithms", "digest algorithm", s.DigestAlgorithms, knownDigestAlgorithms)
+}
+
+// checkChoices checks a non-empty list of [sip] key whose values come from known.
+func checkChoices(r *report, key, what string, values, known []string) {
+	if len(values) == 0 {
+		r.at(keyPath{"sip", key}, `sip: %s is empty; expected at least one of: %s`, key, quoteList(known))
 	}
 	seen := map[string]bool{}
-	for i, t := range s.Transports {
-		at := keyPath{"sip", "transports", index(i)}
+	for i, v := range values {
+		at := keyPath{"sip", key, index(i)}
 		switch {
-		case !slices.Contains(knownTransports, t):
-			r.at(at, "sip: transport %q is not known; expected one of: %s", t, quoteList(knownTransports))
-		case seen[t]:
-			r.at(at, "sip: transport %q is listed twice", t)
+		case !slices.Contains(known, v):
+			r.at(at, "sip: %s %q is not known; expected one of: %s", what, v, quoteList(known))
+		case seen[v]:
+			r.at(at, "sip: %s %q is listed twice", what, v)
 		}
-		seen[t] = true
+		seen[v] = true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,24 +31,26 @@ var (
 
 // Authenticator issues digest challenges and verifies answers.
 type Authenticator struct {
-	realm string
-	now   func() time.Time
+	realm      string
+	algorithms []string // offered, most preferred first
+	now        func() time.Time
 
 	mu     sync.Mutex
 	nonces map[string]time.Time // nonce -> issued at; deleted on use
 }
 
-// NewAuthenticator returns an authenticator for realm.
-func NewAuthenticator(realm string) *Authenticator {
-	return &Authenticator{realm: realm, now: time.Now, nonces: make(map[string]time.Time)}
+// NewAuthenticator returns an authenticator for realm offering algorithms
+// ("MD5", "SHA-256") in that order of preference.
+func NewAuthenticator(realm string, algorithms []string) *Authenticator {
+	return &Authenticator{realm: realm, algorithms: algorithms, now: time.Now, nonces: make(map[string]time.Time)}
 }
 
-// Challenges returns the WWW-Authenticate values to send, most preferred
-// first (RFC 8760 §2.4): SHA-256, then MD5 for clients that know no better.
+// Challenges returns the WWW-Authenticate values to send, one per offered
+// algorithm, most preferred first (RFC 8760 §2.4).
 func (a *Authenticator) Challenges(stale bool) []string {
 	nonce := a.newNonce()
-	out := make([]string, 0, 2)
-	for _, alg := range []string{"SHA-256", "MD5"} {
+	out := make([]string, 0, len(a.algorithms))
+	for _, alg := range a.algorithms {
 		c := digest.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}
@@ -111,7 +114,10 @@ func (a *Authenticator) Verify(header, method string, password func(user string)
 		return "", errBadCredential
 	}
 	alg := strings.ToUpper(creds.Algorithm)
-	if alg != "" && alg != "MD5" && alg != "SHA-256" {
+	if alg == "" {
+		alg = "MD5"
+	}
+	if !slices.Contains(a.algorithms, alg) { // no downgrade to an algorithm we did not offer
 		return "", errBadCredential
 	}
 	pw, known := password(creds.Username)

@@ -30,7 +30,7 @@ func passwords(user string) (string, bool) {
 }
 
 func TestDigestBothAlgorithms(t *testing.T) {
-	a := NewAuthenticator("hotline")
+	a := NewAuthenticator("hotline", []string{"SHA-256", "MD5"})
 	chals := a.Challenges(false)
 	if len(chals) != 2 || !strings.Contains(chals[0], "SHA-256") || !strings.Contains(chals[1], "MD5") {
 		t.Fatalf("challenges = %q, want SHA-256 then MD5", chals)
@@ -44,8 +44,21 @@ func TestDigestBothAlgorithms(t *testing.T) {
 	}
 }
 
+func TestDigestOnlyOfferedAlgorithms(t *testing.T) {
+	md5Only := NewAuthenticator("hotline", []string{"MD5"})
+	if c := md5Only.Challenges(false); len(c) != 1 || !strings.Contains(c[0], "algorithm=MD5") {
+		t.Fatalf("MD5-only challenges = %q", c)
+	}
+	sha := NewAuthenticator("hotline", []string{"SHA-256"})
+	// An MD5 answer to a SHA-256-only realm is a downgrade: refused.
+	md5Chal := strings.Replace(sha.Challenges(false)[0], "SHA-256", "MD5", 1)
+	if _, err := sha.Verify(answer(t, md5Chal, "1001", "demo1001"), "REGISTER", passwords); !errors.Is(err, errBadCredential) {
+		t.Errorf("MD5 answer to SHA-256-only: %v, want refused", err)
+	}
+}
+
 func TestDigestRefusals(t *testing.T) {
-	a := NewAuthenticator("hotline")
+	a := NewAuthenticator("hotline", []string{"SHA-256", "MD5"})
 	wrong := answer(t, a.Challenges(false)[1], "1001", "nope")
 	if _, err := a.Verify(wrong, "REGISTER", passwords); !errors.Is(err, errBadCredential) {
 		t.Errorf("wrong password: %v", err)
@@ -77,7 +90,7 @@ func FuzzDigestVerify(f *testing.F) {
 	f.Add(`Digest username="1001", realm="hotline", nonce="x", uri="sip:a", response="0", qop=auth, nc=00000001, cnonce="c"`)
 	f.Add(`Digest username=`)
 	f.Add(`Basic abc`)
-	a := NewAuthenticator("hotline")
+	a := NewAuthenticator("hotline", []string{"SHA-256", "MD5"})
 	f.Fuzz(func(t *testing.T, h string) {
 		if _, err := a.Verify(h, "REGISTER", passwords); err == nil {
 			t.Fatalf("accepted %q", h)

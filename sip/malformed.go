@@ -19,6 +19,9 @@ func badRequestFor(raw []byte) []byte {
 	if len(lines) == 0 || !bytes.Contains(lines[0], []byte("SIP/2.0")) || bytes.HasPrefix(lines[0], []byte("SIP/")) {
 		return nil // not a request line: responses get no response
 	}
+	if bytes.HasPrefix(lines[0], []byte("ACK ")) {
+		return nil // an ACK is never answered
+	}
 	out := []byte("SIP/2.0 400 Bad Request\r\n")
 	hasVia := false
 	for _, l := range lines[1:] {

@@ -144,7 +144,7 @@ func sdpBody(local netip.AddrPort, codecs []media.Params, dtmfPT uint8, ptime in
 	}
 	if dtmfPT != 0 {
 		fmt.Fprintf(&fmts, " %d", dtmfPT)
-		fmt.Fprintf(&attrs, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", dtmfPT, dtmfPT)
+		fmt.Fprintf(&attrs, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-15\r\n", dtmfPT, dtmfPT)
 	}
 	if ptime == 0 {
 		ptime = 20
@@ -158,7 +158,8 @@ func AnswerSDP(local netip.AddrPort, offer Session) []byte {
 	return sdpBody(local, []media.Params{offer.Params}, offer.Params.DTMFPayloadType, offer.Params.PtimeMS, offer.Direction.answer())
 }
 
-// OfferSDP offers both G.711 laws, prefer first, with telephone-event 101.
+// OfferSDP offers both G.711 laws, prefer first, with telephone-event 101
+// (events 0-15: digits, * # and A-D, the ones we act on).
 func OfferSDP(local netip.AddrPort, prefer media.Codec) []byte {
 	codecs := []media.Params{{Codec: media.PCMU, PayloadType: 0}, {Codec: media.PCMA, PayloadType: 8}}
 	if prefer == media.PCMA {

@@ -78,7 +78,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip listen %q: %w", cfg.SIP.Listen, err)
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("part", "sip"), listen: listen, auth: NewAuthenticator(cfg.SIP.Realm)}
+	s := &Server{opts: opts, log: opts.Logger.With("part", "sip"), listen: listen, auth: NewAuthenticator(cfg.SIP.Realm, cfg.SIP.DigestAlgorithms)}
 	s.reg = NewRegistrar(func(user string, up bool) {
 		s.log.Info("agent registration", "agent", user, "registered", up)
 		if opts.OnAgent != nil {

@@ -23,10 +23,13 @@ type hangupHandler struct{}
 
 func (hangupHandler) HandleCall(c *hsip.InboundCall) {}
 
-func startServer(t *testing.T) *hsip.Server {
+func startServer(t *testing.T, adjust ...func(*config.Config)) *hsip.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.SIP.Listen = "127.0.0.1:0"
+	for _, f := range adjust {
+		f(cfg)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	eng, err := media.NewEngine(media.Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 43000, PortMax: 43098, Logger: log})
 	if err != nil {
@@ -78,6 +81,22 @@ func TestRegisterAuth(t *testing.T) {
 	b, ok := srv.Registrar().Lookup("1001")
 	if !ok || b.Source != good.Addr.String() || b.Transport != "UDP" {
 		t.Errorf("binding = %+v, want source %s over UDP", b, good.Addr)
+	}
+}
+
+// With SHA-256 offered first, a phone that takes the first challenge (as
+// sipgo's client does) registers with SHA-256.
+func TestRegisterSHA256(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.SIP.DigestAlgorithms = []string{"SHA-256", "MD5"} })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := siptest.NewPhone(t, "127.0.0.2", "1002", 43150, siptest.Busy)
+	res, err := p.Register(ctx, srv.Addr(), "demo1002")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("register with SHA-256: %v %v", res, err)
+	}
+	if _, ok := srv.Registrar().Lookup("1002"); !ok {
+		t.Error("no binding after a SHA-256 registration")
 	}
 }
 
@@ -149,6 +168,10 @@ func TestOptionsAndMalformed(t *testing.T) {
 		"From: <sip:a@127.0.0.2>;tag=1\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: bad-1\r\nCSeq: one INVITE\r\nContent-Length: 0\r\n\r\n"
 	if got := send(bad); !strings.HasPrefix(got, "SIP/2.0 400") || !strings.Contains(got, "bad-1") {
 		t.Errorf("malformed INVITE got %q, want 400 with its Call-ID", got)
+	}
+	badAck := strings.Replace(strings.Replace(bad, "INVITE sip:", "ACK sip:", 1), "one INVITE", "one ACK", 1)
+	if got := send(badAck); got != "" {
+		t.Errorf("malformed ACK got a response %q; an ACK is never answered", got)
 	}
 	if got := send("\x00\x01garbage that is not SIP at all\r\n\r\n"); got != "" {
 		t.Errorf("garbage got a response %q, want silence", got)
