@@ -65,15 +65,7 @@ func TestDemoCallEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	agent := siptest.NewPhone(t, "127.0.0.2", "1001", 42000, siptest.Answer)
-	res, err := agent.Register(ctx, sw.SIPAddr(), "demo1001")
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("register 1001: %v %v", res, err)
-	}
-	waitFor(t, "agent 1001 available", 2*time.Second, func() bool {
-		a, ok := sw.ACD().Snapshot().Agent("1001")
-		return ok && a.State.String() == "available"
-	})
+	agent := registerAgent(t, sw, "127.0.0.2", "1001", 42000, siptest.Answer)
 
 	carrier := siptest.NewPhone(t, "127.0.0.1", "+15551234", 42200, siptest.Busy)
 	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMA)

@@ -8,7 +8,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Qualify: every interval each registered agent gets an OPTIONS over its
+// Qualify: every interval expired bindings are dropped and each
+// registered agent gets an OPTIONS over its
 // own flow. Any response proves the phone (and its NAT pinhole) alive; an
 // agent whose phone misses qualifyMisses probes in a row is dropped, so
 // the ACD stops ringing a phone that is gone.
@@ -31,6 +32,7 @@ func (s *Server) qualifyLoop(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		s.reg.Expire()
 		bindings := s.reg.Bindings()
 		var mu sync.Mutex
 		var wg sync.WaitGroup

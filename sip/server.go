@@ -157,24 +157,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.tcp != nil {
 		go func() { _ = s.srv.ServeTCP(s.tcp) }()
 	}
-	go s.expireLoop(ctx)
 	go s.qualifyLoop(ctx, s.opts.Qualify)
 	go func() { <-ctx.Done(); s.Close() }()
 	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
 	return nil
-}
-
-func (s *Server) expireLoop(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.reg.Expire()
-		}
-	}
 }
 
 // Close stops the transports; calls in progress end with their sockets.
