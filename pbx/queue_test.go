@@ -191,3 +191,40 @@ func TestAgentOverTCP(t *testing.T) {
 		t.Fatal("BYE did not reach the TCP agent")
 	}
 }
+
+// A reload changes what new calls get; registered agents stay available.
+func TestReloadKeepsAgentsAndRoutesNewCalls(t *testing.T) {
+	sw := startDemo(t, 47000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.0.2", "1001", 47200, siptest.Answer)
+
+	next := config.Default()
+	next.SIP = sw.snap.Load().cfg.SIP
+	next.Storage = sw.snap.Load().cfg.Storage
+	next.Trunks[0].DIDs = []string{"+15550200"}
+	if err := sw.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := sw.ACD().Snapshot().Agent("1001"); a.State.String() != "available" {
+		t.Fatalf("1001 after reload is %s, want available", a.State)
+	}
+	carrier := siptest.NewPhone(t, "127.0.0.1", "+15557777", 47400, siptest.Busy)
+	if _, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMU); err == nil {
+		t.Fatal("the old DID still answers after the reload")
+	}
+	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550200", media.PCMU)
+	if err != nil {
+		t.Fatalf("the new DID: %v", err)
+	}
+	time.Sleep(sw.snap.Load().prompts["welcome"].Duration() + 200*time.Millisecond)
+	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-agent.Answered:
+	case <-ctx.Done():
+		t.Fatal("agent registered before the reload was not rung after it")
+	}
+	_ = call.Hangup(ctx)
+}

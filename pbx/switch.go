@@ -144,8 +144,9 @@ func (s *Switch) ACD() *acd.ACD { return s.acd }
 // Records exposes the call records.
 func (s *Switch) Records() store.Records { return s.records }
 
-// Reload validates nothing itself: cfg must come from config.Load/Parse.
-// New calls get the new snapshot; calls in progress keep theirs.
+// Reload swaps in cfg, which must come from config.Load/Parse (validated).
+// New calls get the new snapshot; calls in progress keep theirs; agents
+// keep their state unless they were deleted.
 func (s *Switch) Reload(cfg *config.Config) error {
 	snap, err := loadSnapshot(cfg)
 	if err != nil {
@@ -154,6 +155,11 @@ func (s *Switch) Reload(cfg *config.Config) error {
 	s.snap.Store(snap)
 	qs, as := acdSpecs(cfg)
 	s.acd.Reconfigure(qs, as)
+	for _, b := range s.sip.Registrar().Bindings() {
+		if cfg.Agent(b.User) == nil { // deleted agents cannot keep taking calls
+			s.sip.Registrar().Remove(b.User)
+		}
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,10 +138,10 @@ func (s *Server) Start(ctx context.Context) error {
 		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotline", Host: s.listen.Addr().String(), Port: int(s.listen.Port())}},
 		RewriteContact: true, // agents are behind NAT: in-dialog requests go where their packets come from
 	}
-	s.srv.OnRegister(s.handleRegister)
-	s.srv.OnInvite(s.handleInvite)
-	s.srv.OnAck(s.handleAck)
-	s.srv.OnBye(s.handleBye)
+	s.srv.OnRegister(s.guard(s.handleRegister))
+	s.srv.OnInvite(s.guard(s.handleInvite))
+	s.srv.OnAck(s.guard(s.handleAck))
+	s.srv.OnBye(s.guard(s.handleBye))
 	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A CANCEL matching a live INVITE is handled by the transaction layer.
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
@@ -177,6 +178,20 @@ func (s *Server) Close() {
 
 // Wait blocks until every call handler has returned.
 func (s *Server) Wait() { s.calls.Wait() }
+
+// guard keeps one bad request (or a bug it finds) from taking the daemon
+// down: a panic in a handler is logged and answered with 500.
+func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("handler panic", "method", string(req.Method), "call_id", callID(req), "panic", p, "stack", string(debug.Stack()))
+				respond(tx, req, 500, "Server Internal Error")
+			}
+		}()
+		h(req, tx)
+	}
+}
 
 func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)

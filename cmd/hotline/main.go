@@ -107,6 +107,7 @@ func loadConfig(file string) (*config.Config, error) {
 
 func runDaemon(file string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log) // libraries that log to the default logger use the same format
 	cfg, err := loadConfig(file)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
