@@ -9,7 +9,7 @@ import (
 	"github.com/icholy/digest"
 )
 
-func answer(t *testing.T, header, user, password string) string {
+func answer(t testing.TB, header, user, password string) string {
 	t.Helper()
 	chal, err := digest.ParseChallenge(header)
 	if err != nil {
