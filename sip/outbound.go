@@ -23,10 +23,11 @@ func (e *DialError) Error() string { return fmt.Sprintf("agent answered %d", e.C
 
 // OutboundCall is an answered call to an agent.
 type OutboundCall struct {
-	Agent  string
-	Answer time.Time
-	dlg    *sipgo.DialogClientSession
-	hungUp atomic.Bool
+	Agent   string
+	Answer  time.Time
+	dlg     *sipgo.DialogClientSession
+	hungUp  atomic.Bool
+	release func() // forgets the dialog, also when our BYE goes unanswered
 }
 
 // Context is done when the agent hangs up (or we did).
@@ -43,6 +44,7 @@ func (c *OutboundCall) Hangup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.dlg.Bye(ctx)
+	c.release()
 }
 
 // Dial rings agent on its registered flow with leg's address in the offer
@@ -112,8 +114,9 @@ func (s *Server) Dial(ctx context.Context, agent, callerID string, leg *media.Le
 	}
 	leg.SetParams(answer.Params)
 	s.dialogs.Store(dlg.ID, &dialog{client: dlg, leg: leg})
-	go func() { <-dlg.Context().Done(); s.dialogs.Delete(dlg.ID) }()
-	return &OutboundCall{Agent: agent, Answer: time.Now(), dlg: dlg}, nil
+	release := func() { s.dialogs.Delete(dlg.ID) }
+	context.AfterFunc(dlg.Context(), release)
+	return &OutboundCall{Agent: agent, Answer: time.Now(), dlg: dlg, release: release}, nil
 }
 
 // toFlow sends req over the flow b registered from: its source address,
