@@ -223,14 +223,7 @@ func isBareKeyChar(c byte) bool {
 func (l *locator) quotedKey() string {
 	quote := l.peek()
 	start := l.i
-	l.advance()
-	for l.i < len(l.src) && l.peek() != quote && l.peek() != '\n' {
-		if quote == '"' && l.peek() == '\\' {
-			l.advance()
-		}
-		l.advance()
-	}
-	l.advance()
+	l.skipLineString()
 	raw := l.src[start:min(l.i, len(l.src))]
 	if quote == '\'' {
 		return strings.Trim(raw, "'")
@@ -333,6 +326,12 @@ func (l *locator) skipString() {
 		}
 		return
 	}
+	l.skipLineString()
+}
+
+// skipLineString passes a one-line string, '...' or "..." with escapes.
+func (l *locator) skipLineString() {
+	quote := l.peek()
 	l.advance()
 	for l.i < len(l.src) && l.peek() != quote && l.peek() != '\n' {
 		if quote == '"' && l.peek() == '\\' {

@@ -31,10 +31,15 @@ func registerAgent(t *testing.T, sw *Switch, ip, id string, rtpMin int, mode sip
 // callSales calls the demo DID and presses 1 as soon as the menu starts.
 func callSales(t *testing.T, sw *Switch, ctx context.Context, rtpMin int) *siptest.Call {
 	t.Helper()
+	return callAndPress1(t, sw, ctx, rtpMin, "+15550100")
+}
+
+func callAndPress1(t *testing.T, sw *Switch, ctx context.Context, rtpMin int, did string) *siptest.Call {
+	t.Helper()
 	carrier := siptest.NewPhone(t, "127.0.0.1", "+15557777", rtpMin, siptest.Busy)
-	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMU)
+	call, err := carrier.Call(ctx, sw.SIPAddr(), did, media.PCMU)
 	if err != nil {
-		t.Fatalf("call the DID: %v", err)
+		t.Fatalf("call %s: %v", did, err)
 	}
 	time.Sleep(sw.snap.Load().prompts["welcome"].Duration() + 200*time.Millisecond)
 	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
@@ -213,14 +218,7 @@ func TestReloadKeepsAgentsAndRoutesNewCalls(t *testing.T) {
 	if _, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMU); err == nil {
 		t.Fatal("the old DID still answers after the reload")
 	}
-	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550200", media.PCMU)
-	if err != nil {
-		t.Fatalf("the new DID: %v", err)
-	}
-	time.Sleep(sw.snap.Load().prompts["welcome"].Duration() + 200*time.Millisecond)
-	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	call := callAndPress1(t, sw, ctx, 47500, "+15550200")
 	select {
 	case <-agent.Answered:
 	case <-ctx.Done():
