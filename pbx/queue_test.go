@@ -226,3 +226,42 @@ func TestReloadKeepsAgentsAndRoutesNewCalls(t *testing.T) {
 	}
 	_ = call.Hangup(ctx)
 }
+
+// A caller who presses a wrong key and then nothing hears the invalid
+// prompt, the menu again, and after the last try goodbye and a BYE.
+func TestMenuInvalidThenTimeoutsHangUp(t *testing.T) {
+	sw := startDemo(t, 48000, func(c *config.Config) {
+		menu := c.IVRs["main"].Nodes["menu"]
+		menu.Prompt = "goodbye" // a short prompt keeps the test short
+		menu.Timeout.Duration = 300 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	carrier := siptest.NewPhone(t, "127.0.0.1", "+15558888", 48200, siptest.Busy)
+	start := time.Now()
+	call, err := carrier.Call(ctx, sw.SIPAddr(), "+15550100", media.PCMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := sw.snap.Load().prompts
+	time.Sleep(prompts["welcome"].Duration() + 200*time.Millisecond)
+	if err := call.Leg.SendDTMF(ctx, '9', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		t.Fatal("the switch never hung up after three failed tries")
+	}
+	took := time.Since(start)
+	// welcome, menu (cut by 9), invalid, then twice menu+timeout, then goodbye.
+	short := prompts["goodbye"].Duration()
+	want := prompts["welcome"].Duration() + prompts["invalid"].Duration() + 2*(short+300*time.Millisecond) + short
+	if took < want || took > want+3*time.Second {
+		t.Errorf("hung up after %v, want about %v (invalid prompt, two more tries, goodbye)", took, want)
+	}
+	rec := recordOf(t, sw, call.ID())
+	if rec.Digits != "9" || rec.Queue != "" || rec.HangupSide != "system" || rec.HangupCause != "ivr-hangup" {
+		t.Errorf("record: digits %q queue %q, %s by %s; want 9, no queue, ivr-hangup by system", rec.Digits, rec.Queue, rec.HangupCause, rec.HangupSide)
+	}
+}
