@@ -80,6 +80,14 @@ func (c *call) Play(ctx context.Context, name string) error {
 // (digits typed ahead during an earlier prompt count), then each further
 // digit must come within timeout.
 func (c *call) Collect(ctx context.Context, name string, maxDigits int, timeout time.Duration) (string, error) {
+	digits, err := c.collect(ctx, name, maxDigits, timeout)
+	if err == nil {
+		c.log.Info("menu input", "prompt", name, "digits", digits)
+	}
+	return digits, err
+}
+
+func (c *call) collect(ctx context.Context, name string, maxDigits int, timeout time.Duration) (string, error) {
 	p, err := c.prompt(name)
 	if err != nil {
 		return "", err
