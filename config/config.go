@@ -39,6 +39,7 @@ type Config struct {
 	RTP     RTP               `toml:"rtp"`
 	Storage Storage           `toml:"storage"`
 	Prompts Prompts           `toml:"prompts"`
+	ACD     ACD               `toml:"acd"`
 	Trunks  []Trunk           `toml:"trunk"`
 	Agents  []Agent           `toml:"agent"`
 	IVRs    map[string]*IVR   `toml:"ivr"`
@@ -55,6 +56,23 @@ type SIP struct {
 	// each: "MD5", "SHA-256". Default MD5 only: phones on libre 1.x (baresip)
 	// and many desk phones refuse a 401 that names any algorithm they lack.
 	DigestAlgorithms []string `toml:"digest_algorithms"`
+	// Advertise is the public address put in Contact and Via when the box
+	// sits behind 1:1 NAT (a cloud VM): "203.0.113.7" or "203.0.113.7:5060".
+	// Required when listen is 0.0.0.0 or [::].
+	Advertise string `toml:"advertise"`
+	// TCPIdleTimeout closes a TCP connection that carried no message and no
+	// keep-alive for this long (default 5m; phones refresh well within it).
+	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
+	// TCPMaxPerSource caps the TCP connections one IP address may hold open
+	// (default 32).
+	TCPMaxPerSource int `toml:"tcp_max_per_source"`
+	// QualifyInterval is how often each registered device is probed with
+	// OPTIONS over its flow (default 30s); probes are spread over it.
+	QualifyInterval Duration `toml:"qualify_interval"`
+	// MinExpires is the shortest registration accepted (default 60 s; less
+	// gets 423 Interval Too Brief); MaxExpires the longest granted (default 3600 s).
+	MinExpires int `toml:"min_expires"`
+	MaxExpires int `toml:"max_expires"`
 }
 
 // RTP is the media side. RTP takes the even ports in [PortMin, PortMax), RTCP the
@@ -63,6 +81,23 @@ type RTP struct {
 	Address string `toml:"address"`  // IP that media binds to and offers in SDP; default: the IP of sip.listen
 	PortMin int    `toml:"port_min"` // default 10000
 	PortMax int    `toml:"port_max"` // default 20000
+	// Advertise is the public IP put in SDP when the box sits behind 1:1 NAT;
+	// required when address is 0.0.0.0 or ::.
+	Advertise string `toml:"advertise"`
+	// Timeout ends a call whose leg received no RTP for this long (default
+	// 30s); HoldTimeout replaces it while that leg is on hold (default 5m).
+	Timeout     Duration `toml:"timeout"`
+	HoldTimeout Duration `toml:"hold_timeout"`
+}
+
+// ACD tunes how offers to agents fail over.
+type ACD struct {
+	// BusyBackoff keeps an agent whose phone answered busy or declined
+	// (486, 600, 603) out of offers for this long (default 30s).
+	BusyBackoff Duration `toml:"busy_backoff"`
+	// MaxNoAnswer pauses an agent (reason "no-answer") after this many
+	// offers in a row rang out unanswered (default 3; the agent resumes).
+	MaxNoAnswer int `toml:"max_no_answer"`
 }
 
 // Storage says where hotline keeps its data. Relative paths are relative to the
@@ -132,6 +167,9 @@ type Queue struct {
 	RingTimeout Duration `toml:"ring_timeout"`  // how long an agent's phone rings before the next agent is tried (default 15s)
 	MusicOnHold string   `toml:"music_on_hold"` // prompt looped while the caller waits (default "moh")
 	Strategy    string   `toml:"strategy"`      // only "longest-idle" for now
+	// Retry is how long a caller waits after an offer failed before the next
+	// agent rings (default 5s), so that failing phones never spin the queue.
+	Retry Duration `toml:"retry"`
 }
 
 // Duration is a time.Duration written in TOML as a string like "5s" or "1m30s".

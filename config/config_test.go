@@ -32,7 +32,7 @@ func TestDefaultIsTheDemo(t *testing.T) {
 	if c.SIP.Listen != "127.0.0.1:5060" || !slices.Equal(c.SIP.Transports, []string{"udp", "tcp"}) || c.SIP.Realm != "hotline" {
 		t.Errorf("SIP = %+v", c.SIP)
 	}
-	if c.RTP != (RTP{Address: "127.0.0.1", PortMin: 10000, PortMax: 20000}) {
+	if c.RTP != (RTP{Address: "127.0.0.1", PortMin: 10000, PortMax: 20000, Timeout: Duration{30 * time.Second}, HoldTimeout: Duration{5 * time.Minute}}) {
 		t.Errorf("RTP = %+v", c.RTP)
 	}
 	if c.Storage != (Storage{Database: "./var/hotline.db", Recordings: "./var/recordings"}) {
@@ -81,7 +81,7 @@ func TestDefaultIsTheDemo(t *testing.T) {
 	}
 
 	for name, q := range c.Queues {
-		want := Queue{Skill: name, RingTimeout: Duration{15 * time.Second}, MusicOnHold: "moh", Strategy: StrategyLongestIdle}
+		want := Queue{Skill: name, RingTimeout: Duration{15 * time.Second}, MusicOnHold: "moh", Strategy: StrategyLongestIdle, Retry: Duration{5 * time.Second}}
 		if *q != want {
 			t.Errorf("queue %s = %+v", name, *q)
 		}
@@ -199,17 +199,31 @@ skill = "s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.SIP, SIP{Listen: "127.0.0.1:5060", Transports: []string{"udp", "tcp"}, Realm: "hotline", UserAgent: "hotline", DigestAlgorithms: []string{"MD5"}}) {
+	wantSIP := SIP{Listen: "127.0.0.1:5060", Transports: []string{"udp", "tcp"}, Realm: "hotline", UserAgent: "hotline", DigestAlgorithms: []string{"MD5"},
+		TCPIdleTimeout: Duration{5 * time.Minute}, TCPMaxPerSource: 32, QualifyInterval: Duration{30 * time.Second}, MinExpires: 60, MaxExpires: 3600}
+	if !reflect.DeepEqual(c.SIP, wantSIP) {
 		t.Errorf("SIP = %+v", c.SIP)
 	}
-	if c.RTP != (RTP{Address: "127.0.0.1", PortMin: 10000, PortMax: 20000}) {
+	if c.RTP != (RTP{Address: "127.0.0.1", PortMin: 10000, PortMax: 20000, Timeout: Duration{30 * time.Second}, HoldTimeout: Duration{5 * time.Minute}}) {
 		t.Errorf("RTP = %+v", c.RTP)
+	}
+	if c.ACD != (ACD{BusyBackoff: Duration{30 * time.Second}, MaxNoAnswer: 3}) {
+		t.Errorf("ACD = %+v", c.ACD)
 	}
 	if m := c.IVRs["i"].Nodes["m"]; m.Timeout.Duration != 5*time.Second || m.Tries != 3 {
 		t.Errorf("menu defaults = %v, %d tries", m.Timeout, m.Tries)
 	}
-	if q := *c.Queues["q"]; q != (Queue{Skill: "s", RingTimeout: Duration{15 * time.Second}, MusicOnHold: "moh", Strategy: "longest-idle"}) {
+	if q := *c.Queues["q"]; q != (Queue{Skill: "s", RingTimeout: Duration{15 * time.Second}, MusicOnHold: "moh", Strategy: "longest-idle", Retry: Duration{5 * time.Second}}) {
 		t.Errorf("queue defaults = %+v", q)
+	}
+
+	// Behind 1:1 NAT, media is advertised at the public IP signalling names.
+	c, err = Parse("d.toml", []byte("[sip]\nlisten = \"0.0.0.0:5060\"\nadvertise = \"203.0.113.7:5070\"\n"+src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTP.Address != "0.0.0.0" || c.RTP.Advertise != "203.0.113.7" {
+		t.Errorf("behind NAT: rtp address %q advertise %q, want 0.0.0.0 and 203.0.113.7", c.RTP.Address, c.RTP.Advertise)
 	}
 
 	// RTP follows sip.listen: serving the LAN is a one-line change.

@@ -19,6 +19,17 @@ const (
 	DefaultMenuTries   = 3
 	DefaultRingTimeout = 15 * time.Second
 	DefaultMusicOnHold = "moh"
+	DefaultRetry       = 5 * time.Second
+
+	DefaultTCPIdleTimeout  = 5 * time.Minute
+	DefaultTCPMaxPerSource = 32
+	DefaultQualifyInterval = 30 * time.Second
+	DefaultMinExpires      = 60
+	DefaultMaxExpires      = 3600
+	DefaultRTPTimeout      = 30 * time.Second
+	DefaultHoldTimeout     = 5 * time.Minute
+	DefaultBusyBackoff     = 30 * time.Second
+	DefaultMaxNoAnswer     = 3
 )
 
 // DefaultTransports are the SIP transports used when a file names none.
@@ -77,10 +88,25 @@ func applyDefaults(c *Config) {
 	if s.UserAgent == "" {
 		s.UserAgent = DefaultUserAgent
 	}
+	setDuration(&s.TCPIdleTimeout, DefaultTCPIdleTimeout)
+	setDuration(&s.QualifyInterval, DefaultQualifyInterval)
+	setInt(&s.TCPMaxPerSource, DefaultTCPMaxPerSource)
+	setInt(&s.MinExpires, DefaultMinExpires)
+	setInt(&s.MaxExpires, DefaultMaxExpires)
+	setDuration(&c.RTP.Timeout, DefaultRTPTimeout)
+	setDuration(&c.RTP.HoldTimeout, DefaultHoldTimeout)
+	setDuration(&c.ACD.BusyBackoff, DefaultBusyBackoff)
+	setInt(&c.ACD.MaxNoAnswer, DefaultMaxNoAnswer)
 	if c.RTP.Address == "" {
 		// Media follows signalling: serving the LAN is a one-line change of sip.listen.
 		if ap, err := netip.ParseAddrPort(s.Listen); err == nil {
 			c.RTP.Address = ap.Addr().String()
+		}
+	}
+	if c.RTP.Advertise == "" && s.Advertise != "" {
+		// Behind 1:1 NAT media is reached at the same public IP as signalling.
+		if ap, err := ParseAdvertise(s.Advertise); err == nil {
+			c.RTP.Advertise = ap.Addr().String()
 		}
 	}
 	if c.RTP.PortMin == 0 {
@@ -123,5 +149,19 @@ func applyDefaults(c *Config) {
 		if q.Strategy == "" {
 			q.Strategy = StrategyLongestIdle
 		}
+		setDuration(&q.Retry, DefaultRetry)
+	}
+}
+
+// setDuration and setInt fill in a default for a setting left out (zero).
+func setDuration(d *Duration, def time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = def
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n == 0 {
+		*n = def
 	}
 }

@@ -81,7 +81,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "unknown key, as the brief writes it",
 			src:  edit(t, `ring_timeout = "15s"`, `  ring_timout = "15s"`),
-			want: []string{`t.toml:40:3: unknown key "ring_timout" in [queue.sales]; expected one of: skill, ring_timeout, music_on_hold, strategy`},
+			want: []string{`t.toml:40:3: unknown key "ring_timout" in [queue.sales]; expected one of: skill, ring_timeout, music_on_hold, strategy, retry`},
 		},
 		{
 			name: "unknown key in an array of tables",
@@ -94,7 +94,37 @@ func TestProblems(t *testing.T) {
 		{
 			name: "unknown top-level table",
 			src:  base + "[queues.x]\nskill = \"a\"\n",
-			want: []string{`t.toml:41:1: unknown table "queues" at the top level; expected one of: sip, rtp, storage, prompts, trunk, agent, ivr, queue`},
+			want: []string{`t.toml:41:1: unknown table "queues" at the top level; expected one of: sip, rtp, storage, prompts, acd, trunk, agent, ivr, queue`},
+		},
+		{
+			name: "listening on every address needs an advertised address",
+			src:  edit(t, `listen = "127.0.0.1:5060"`, `listen = "0.0.0.0:5060"`),
+			want: []string{
+				`t.toml:2:1: sip: listen "0.0.0.0:5060" is every address, which phones cannot be told to send to; expected advertise = "PUBLIC-IP" under [sip] as well, or listen on one address`,
+			},
+		},
+		{
+			name: "every address with an advertised one is fine, and media follows it",
+			src:  edit(t, `listen = "127.0.0.1:5060"`, "listen = \"0.0.0.0:5060\"\nadvertise = \"203.0.113.7\"\n[acd]\nbusy_backoff = \"-1s\""),
+			want: []string{`t.toml:5:1: acd: busy_backoff -1s is negative; expected a duration like "30s"`},
+		},
+		{
+			name: "bad advertised address and expiry bounds",
+			src:  edit(t, `listen = "127.0.0.1:5060"`, "listen = \"127.0.0.1:5060\"\nadvertise = \"cloud\"\nmin_expires = 600\nmax_expires = 300"),
+			want: []string{
+				`t.toml:3:1: sip: advertise "cloud": expected the public IP address, optionally with a port, like "203.0.113.7" or "203.0.113.7:5060"`,
+				`t.toml:5:1: sip: max_expires 300 is below min_expires 600; expected seconds like 3600`,
+			},
+		},
+		{
+			name: "media on every address needs an advertised address",
+			src:  edit(t, `listen = "127.0.0.1:5060"`, "listen = \"127.0.0.1:5060\"\n[rtp]\naddress = \"0.0.0.0\""),
+			want: []string{`t.toml:4:1: rtp: address "0.0.0.0" is every address, which cannot go into SDP; expected advertise = "PUBLIC-IP" under [rtp] as well, or one address`},
+		},
+		{
+			name: "negative retry",
+			src:  edit(t, `ring_timeout = "15s"`, `retry = "-5s"`),
+			want: []string{`t.toml:40:1: queue "sales": retry -5s is negative; expected a duration like "5s"`},
 		},
 		{
 			name: "a dotted key makes a table where a string belongs",

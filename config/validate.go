@@ -15,6 +15,7 @@ import (
 func validate(c *Config, r *report) {
 	checkSIP(c, r)
 	checkRTP(c, r)
+	checkACD(c, r)
 	checkTrunks(c, r)
 	checkAgents(c, r)
 	for _, name := range slices.Sorted(maps.Keys(c.IVRs)) {
@@ -38,6 +39,48 @@ func checkSIP(c *Config, r *report) {
 	}
 	checkChoices(r, "transports", "transport", s.Transports, knownTransports)
 	checkChoices(r, "digest_algorithms", "digest algorithm", s.DigestAlgorithms, knownDigestAlgorithms)
+	if s.Advertise != "" {
+		if _, err := ParseAdvertise(s.Advertise); err != nil {
+			r.at(keyPath{"sip", "advertise"}, `sip: advertise %q: expected the public IP address, optionally with a port, like "203.0.113.7" or "203.0.113.7:5060"`, s.Advertise)
+		}
+	} else if ap, err := netip.ParseAddrPort(s.Listen); err == nil && ap.Addr().IsUnspecified() {
+		r.at(keyPath{"sip", "listen"}, `sip: listen %q is every address, which phones cannot be told to send to; expected advertise = "PUBLIC-IP" under [sip] as well, or listen on one address`, s.Listen)
+	}
+	positiveDuration(r, keyPath{"sip", "tcp_idle_timeout"}, "sip", s.TCPIdleTimeout, "5m")
+	positiveDuration(r, keyPath{"sip", "qualify_interval"}, "sip", s.QualifyInterval, "30s")
+	atLeast(r, keyPath{"sip", "tcp_max_per_source"}, "sip: tcp_max_per_source", s.TCPMaxPerSource, 1)
+	atLeast(r, keyPath{"sip", "min_expires"}, "sip: min_expires", s.MinExpires, 1)
+	if s.MinExpires >= 1 && s.MaxExpires < s.MinExpires {
+		r.at(keyPath{"sip", "max_expires"}, "sip: max_expires %d is below min_expires %d; expected seconds like 3600", s.MaxExpires, s.MinExpires)
+	}
+}
+
+// ParseAdvertise reads an advertised address: an IP, or an IP and port.
+// A missing port comes back as 0 (use the listening port).
+func ParseAdvertise(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Addr().IsUnspecified() || ap.Addr().Zone() != "" {
+			return netip.AddrPort{}, fmt.Errorf("advertise %q: not a routable address", s)
+		}
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.IsUnspecified() || a.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("advertise %q: expected an IP address, optionally with a port", s)
+	}
+	return netip.AddrPortFrom(a, 0), nil
+}
+
+func positiveDuration(r *report, p keyPath, section string, d Duration, example string) {
+	if d.Duration < 0 {
+		r.at(p, `%s: %s %s is negative; expected a duration like %q`, section, p[len(p)-1], d.Duration, example)
+	}
+}
+
+func atLeast(r *report, p keyPath, what string, n, least int) {
+	if n < least {
+		r.at(p, "%s %d is too small; expected %d or more", what, n, least)
+	}
 }
 
 // checkChoices checks a non-empty list of [sip] key whose values come from known.
@@ -81,6 +124,26 @@ func checkRTP(c *Config, r *report) {
 	if okRange && p.PortMin >= p.PortMax {
 		r.at(keyPath{"rtp", "port_max"}, "rtp: port_max %d is not above port_min %d; expected a range like 10000 to 20000", p.PortMax, p.PortMin)
 	}
+	if p.Advertise != "" {
+		if a, err := netip.ParseAddr(p.Advertise); err != nil || a.IsUnspecified() || a.Zone() != "" {
+			r.at(keyPath{"rtp", "advertise"}, `rtp: advertise %q: expected the public IP address put in SDP, like "203.0.113.7"`, p.Advertise)
+		}
+	} else if a, err := netip.ParseAddr(p.Address); err == nil && a.IsUnspecified() && c.SIP.Advertise == "" && !listensEverywhere(c) {
+		// (listening everywhere is reported at sip.listen, from which address defaults)
+		r.at(keyPath{"rtp", "address"}, `rtp: address %q is every address, which cannot go into SDP; expected advertise = "PUBLIC-IP" under [rtp] as well, or one address`, p.Address)
+	}
+	positiveDuration(r, keyPath{"rtp", "timeout"}, "rtp", p.Timeout, "30s")
+	positiveDuration(r, keyPath{"rtp", "hold_timeout"}, "rtp", p.HoldTimeout, "5m")
+}
+
+func listensEverywhere(c *Config) bool {
+	ap, err := netip.ParseAddrPort(c.SIP.Listen)
+	return err == nil && ap.Addr().IsUnspecified()
+}
+
+func checkACD(c *Config, r *report) {
+	positiveDuration(r, keyPath{"acd", "busy_backoff"}, "acd", c.ACD.BusyBackoff, "30s")
+	atLeast(r, keyPath{"acd", "max_no_answer"}, "acd: max_no_answer", c.ACD.MaxNoAnswer, 1)
 }
 
 func checkTrunks(c *Config, r *report) {
@@ -313,6 +376,7 @@ func checkQueue(r *report, name string, q *Queue) {
 	if q.RingTimeout.Duration < 0 {
 		r.at(base.with("ring_timeout"), `%s: ring_timeout %s is negative; expected a duration like "15s"`, where, q.RingTimeout.Duration)
 	}
+	positiveDuration(r, base.with("retry"), where, q.Retry, "5s")
 	if q.Strategy != StrategyLongestIdle {
 		r.at(base.with("strategy"), "%s: strategy %q is not known; expected %q", where, q.Strategy, StrategyLongestIdle)
 	}
