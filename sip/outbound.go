@@ -119,16 +119,6 @@ func (s *Server) Dial(ctx context.Context, agent, callerID string, leg *media.Le
 	return &OutboundCall{Agent: agent, Answer: time.Now(), dlg: dlg, release: release}, nil
 }
 
-// toFlow sends req over the flow b registered from: its source address,
-// its transport, and for UDP our listening socket (the one its NAT knows).
-func (s *Server) toFlow(req *sip.Request, b Binding) {
-	req.SetTransport(b.Transport)
-	req.SetDestination(b.Source)
-	if b.Transport == "UDP" {
-		req.Laddr = sip.Addr{IP: s.listen.Addr().AsSlice(), Port: int(s.listen.Port())}
-	}
-}
-
 func (s *Server) byeAndForget(dlg *sipgo.DialogClientSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

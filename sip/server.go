@@ -6,13 +6,11 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,78 +197,6 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 		res.AppendHeader(h)
 	}
 	_ = tx.Respond(res)
-}
-
-func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
-	cfg := s.opts.Config()
-	to := req.To()
-	if to == nil || req.From() == nil || req.CallID() == nil {
-		respond(tx, req, 400, "Bad Request")
-		return
-	}
-	user := to.Address.User
-	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), func(u string) (string, bool) {
-		if a := cfg.Agent(u); a != nil {
-			return a.Password, true
-		}
-		return "", false
-	})
-	switch {
-	case errors.Is(err, errNoCredentials) || errors.Is(err, errStaleNonce):
-		s.challenge(tx, req, errors.Is(err, errStaleNonce))
-		return
-	case err != nil || authUser != user:
-		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "bad credentials")
-		respond(tx, req, 403, "Forbidden")
-		return
-	}
-	if req.Contact() == nil { // a query: report the current binding
-		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		if b, ok := s.reg.Lookup(user); ok {
-			res.AppendHeader(&sip.ContactHeader{Address: b.Contact, Params: expiresParam(b.Expires)})
-		}
-		_ = tx.Respond(res)
-		return
-	}
-	expires, err := requestedExpiry(req)
-	if err != nil {
-		respond(tx, req, 400, "Bad Request")
-		return
-	}
-	contact := req.Contact()
-	b := Binding{User: user, Contact: contact.Address, Source: req.Source(), Transport: req.Transport()}
-	if ua := req.GetHeader("User-Agent"); ua != nil {
-		b.UserAgent = ua.Value()
-	}
-	s.reg.Set(b, expires)
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	if expires > 0 {
-		c := sip.ContactHeader{Address: contact.Address, Params: sip.NewParams()}
-		c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
-		res.AppendHeader(&c)
-	}
-	_ = tx.Respond(res)
-}
-
-func expiresParam(at time.Time) sip.HeaderParams {
-	p := sip.NewParams()
-	p.Add("expires", strconv.Itoa(max(0, int(time.Until(at)/time.Second))))
-	return p
-}
-
-func (s *Server) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-	for _, c := range s.auth.Challenges(stale) {
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
-	}
-	_ = tx.Respond(res)
-}
-
-func headerValue(req *sip.Request, name string) string {
-	if h := req.GetHeader(name); h != nil {
-		return h.Value()
-	}
-	return ""
 }
 
 // findDialog matches an in-dialog request to a dialog we hold either as

@@ -13,6 +13,30 @@ import (
 	"time"
 )
 
+// Cause is why a call ended: a fixed set of values, so that reports can group
+// by it and a typo cannot invent a new one.
+type Cause string
+
+const (
+	CauseNormal          Cause = "normal"           // talked, then one side hung up
+	CauseCallerAbandoned Cause = "caller-abandoned" // the caller left the queue before an agent answered
+	CauseCallerIVR       Cause = "caller-hangup-ivr"
+	CauseIVRHangup       Cause = "ivr-hangup" // the tree hung up (goodbye, too many tries)
+	CauseIVREnd          Cause = "ivr-end"    // the tree ran out of nodes or failed
+	CauseMediaTimeout    Cause = "media-timeout"
+	CauseShutdown        Cause = "shutdown"    // the daemon stopped
+	CauseInterrupted     Cause = "interrupted" // left open by a crash; closed at the next start
+)
+
+// Side is who ended a call.
+type Side string
+
+const (
+	SideCaller Side = "caller"
+	SideAgent  Side = "agent"
+	SideSystem Side = "system"
+)
+
 // CallRecord is one finished call as the caller experienced it.
 type CallRecord struct {
 	CallID        string    `json:"call_id"`
@@ -43,4 +67,27 @@ type Records interface {
 	Recent(ctx context.Context, limit int) ([]CallRecord, error)
 	// Close commits everything queued, then closes the database.
 	Close() error
+}
+
+// Binding is one registered device of an agent, kept so that registrations
+// survive a restart of the daemon.
+type Binding struct {
+	User      string    // agent id
+	Key       string    // the device: its +sip.instance, else its Contact URI
+	Contact   string    // Contact URI as registered
+	Source    string    // host:port the REGISTER came from (the device's NAT)
+	Transport string    // "UDP" or "TCP"
+	Path      []string  // Path header values in order (RFC 3327): proxies to go through
+	CallID    string    // of the last REGISTER, for RFC 3261 §10.3 ordering
+	CSeq      uint32    // of the last REGISTER
+	UserAgent string    // what the device calls itself
+	Expires   time.Time // when the binding lapses
+}
+
+// Bindings keeps registrations across restarts. Put and Delete never wait for
+// the disk (they are queued to the writer); Load reads them back at start-up.
+type Bindings interface {
+	PutBinding(b Binding)
+	DeleteBinding(user, key string)
+	LoadBindings(ctx context.Context) ([]Binding, error)
 }
