@@ -7,21 +7,15 @@ import (
 	"time"
 )
 
-// Clock tells the ACD the time; tests use a fake one.
-type Clock interface{ Now() time.Time }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
 // eventBacklog bounds how many events may wait for the owner goroutine before
 // senders wait; the owner never blocks, so senders only wait for it to catch up.
 const eventBacklog = 1024
 
 // ACD owns all queue and agent state in one goroutine (Run). Its methods are
 // safe for concurrent use: they hand events to that goroutine. Join,
-// OfferResult and Snapshot wait for its reply, so they wait for Run to start;
-// after Run has returned every method does nothing (Join returns ErrStopped).
+// OfferResult, Pause, Resume and Snapshot wait for its reply, so they wait for
+// Run to start; after Run has returned every method does nothing (Join, Pause
+// and Resume return ErrStopped).
 type ACD struct {
 	state   *State
 	clock   Clock
@@ -29,11 +23,14 @@ type ACD struct {
 	events  chan func(now time.Time)
 	done    chan struct{}
 	started atomic.Bool
+	// replies are the answers of ask events, sent once the owner has also
+	// routed and set its timer: whoever waits on one sees all of that done.
+	replies []func()
 }
 
 // New returns an ACD with the given configuration and every agent Offline.
 // A nil clock means the real clock; a nil logger discards.
-func New(queues []QueueSpec, agents []AgentSpec, clock Clock, logger *slog.Logger) *ACD {
+func New(settings Settings, queues []QueueSpec, agents []AgentSpec, clock Clock, logger *slog.Logger) *ACD {
 	if clock == nil {
 		clock = realClock{}
 	}
@@ -41,7 +38,7 @@ func New(queues []QueueSpec, agents []AgentSpec, clock Clock, logger *slog.Logge
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &ACD{
-		state:  NewState(queues, agents),
+		state:  NewState(settings, queues, agents),
 		clock:  clock,
 		log:    logger,
 		events: make(chan func(time.Time), eventBacklog),
@@ -50,8 +47,11 @@ func New(queues []QueueSpec, agents []AgentSpec, clock Clock, logger *slog.Logge
 }
 
 // Run is the owner goroutine: it applies events in arrival order and routes
-// after each one. It returns when ctx is done, closing the offer channel of
-// every call still in the ACD. Run may be called once.
+// after each one. Its one timer wakes it at the state's earliest deadline (a
+// retry or a busy back-off ending) to route again; an event that arrives after
+// a deadline passed is routed as if the timer had fired first. Run returns
+// when ctx is done, closing the offer channel of every call still in the ACD.
+// Run may be called once.
 func (a *ACD) Run(ctx context.Context) {
 	if !a.started.CompareAndSwap(false, true) {
 		a.log.Error("acd: Run called twice; ignoring")
@@ -59,19 +59,39 @@ func (a *ACD) Run(ctx context.Context) {
 	}
 	defer close(a.done)
 	defer a.state.closeAll()
+	al := newAlarm(a.clock)
+	defer al.stop()
 	for {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return
+		case <-al.wake:
+			now = a.clock.Now()
+			a.route(now)
 		case ev := <-a.events:
-			now := a.clock.Now()
-			ev(now)
-			offers := Route(a.state, now)
-			a.state.apply(offers)
-			for _, o := range offers {
-				a.log.Debug("acd offer", "call", o.CallID, "queue", o.Queue, "agent", o.AgentID)
+			now = a.clock.Now()
+			if al.due(now) {
+				a.route(now)
 			}
+			ev(now)
+			a.route(now)
 		}
+		al.set(nextDeadline(a.state, now))
+		for _, reply := range a.replies {
+			reply()
+		}
+		clear(a.replies)
+		a.replies = a.replies[:0]
+	}
+}
+
+// route runs Route and applies its offers.
+func (a *ACD) route(now time.Time) {
+	offers := Route(a.state, now)
+	a.state.apply(offers)
+	for _, o := range offers {
+		a.log.Debug("acd offer", "call", o.CallID, "queue", o.Queue, "agent", o.AgentID)
 	}
 }
 
@@ -85,11 +105,14 @@ func (a *ACD) send(ev func(now time.Time)) bool {
 	}
 }
 
-// ask runs fn in the owner goroutine and returns its result; ok is false if
-// the ACD stopped first.
+// ask runs fn in the owner goroutine and returns its result once the owner
+// has routed after it; ok is false if the ACD stopped first.
 func ask[T any](a *ACD, fn func(now time.Time) T) (result T, ok bool) {
 	reply := make(chan T, 1)
-	if !a.send(func(now time.Time) { reply <- fn(now) }) {
+	if !a.send(func(now time.Time) {
+		result := fn(now)
+		a.replies = append(a.replies, func() { reply <- result })
+	}) {
 		return result, false
 	}
 	select {
@@ -110,46 +133,64 @@ func ask[T any](a *ACD, fn func(now time.Time) T) (result T, ok bool) {
 // state and idle time; new agents start Offline; a removed agent loses any
 // reservation (the call gets the next offer) and, if connected, stays until
 // that call ends. Calls keep waiting in queues that still exist, routed by the
-// queue's new skill; calls in a removed queue keep waiting with their old skill
-// but no new call can join it.
-func (a *ACD) Reconfigure(queues []QueueSpec, agents []AgentSpec) {
+// queue's new skill and retry; calls in a removed queue keep waiting with their
+// old ones but no new call can join it. New settings apply to later results.
+func (a *ACD) Reconfigure(settings Settings, queues []QueueSpec, agents []AgentSpec) {
 	queues = append([]QueueSpec(nil), queues...)
 	agents = append([]AgentSpec(nil), agents...)
 	a.send(func(time.Time) {
-		a.state.reconfigure(queues, agents)
-		a.log.Info("acd reconfigured", "queues", len(queues), "agents", len(agents))
+		a.state.reconfigure(settings, queues, agents)
+		a.log.Info("acd reconfigured", "queues", len(queues), "agents", len(agents),
+			"busy_backoff", settings.BusyBackoff, "max_no_answer", settings.MaxNoAnswer)
 	})
 }
 
-// AgentOnline marks a registered or logged-in agent Available, idle since now.
-// An agent already Available keeps its idle time; Reserved and Busy agents are
-// unchanged.
-func (a *ACD) AgentOnline(id string) {
+// Presence is told, in order, how an agent's phones can be reached.
+// PresenceReachable makes an Offline or Unreachable agent Available, idle from
+// now (or Busy again if it is still on its call); a refresh keeps the idle
+// time. PresenceUnreachable and PresenceOffline take the agent out of offers
+// and withdraw an offer ringing on it: the call gets the next offer at once,
+// and the call layer must cancel the old agent leg.
+func (a *ACD) Presence(agentID string, p Presence) {
 	a.send(func(now time.Time) {
-		if !a.state.agentOnline(id, now) {
-			a.log.Debug("acd: online event for unknown agent", "agent", id)
+		if !a.state.presence(agentID, p, now) {
+			a.log.Debug("acd: presence for unknown agent ignored", "agent", agentID, "presence", p)
 		}
 	})
 }
 
-// AgentOffline takes an unregistered or unreachable agent out of routing. An
-// offer ringing on the agent is withdrawn and the call gets the next offer.
-func (a *ACD) AgentOffline(id string) {
-	a.send(func(time.Time) {
-		if !a.state.agentOffline(id) {
-			a.log.Debug("acd: offline event for unknown agent", "agent", id)
-		}
-	})
+// Pause takes an agent out of offers with a reason until Resume. An offer
+// ringing on the agent stays until its result; an agent on a call finishes it.
+// A pause survives the agent going offline. It returns ErrUnknownAgent for
+// agents not configured.
+func (a *ACD) Pause(agentID, reason string) error {
+	err, ok := ask(a, func(time.Time) error { return a.state.pause(agentID, reason) })
+	if !ok {
+		return ErrStopped
+	}
+	return err
+}
+
+// Resume ends an agent's pause (also the automatic one after missed rings)
+// and resets the count of missed rings. The idle time is kept. It returns
+// ErrUnknownAgent for agents not configured.
+func (a *ACD) Resume(agentID string) error {
+	err, ok := ask(a, func(time.Time) error { return a.state.resume(agentID) })
+	if !ok {
+		return ErrStopped
+	}
+	return err
 }
 
 // Join puts a call into a queue. Offers arrive on the returned channel
-// (buffered 1), one at a time; the agent stays reserved until OfferResult. The
-// channel is closed when the call leaves or the ACD stops.
+// (buffered 1), one at a time; the channel is closed when the call leaves or
+// the ACD stops. Every offer read from the channel must get an OfferResult,
+// also after Leave: until then the agent stays Reserved.
 //
-// If the offered agent goes offline (or is removed by a reload) before the
-// result, the offer is withdrawn: OfferResult for it returns false and a new
-// offer may arrive while the old agent is still ringing; the call layer must
-// then cancel the old agent leg.
+// If the offered agent goes offline or unreachable (or is removed by a reload)
+// before the result, the offer is withdrawn: a new offer may arrive while the
+// old agent is still ringing; the call layer must then cancel the old agent
+// leg, and OfferResult for it changes nothing.
 func (a *ACD) Join(callID, queue string) (<-chan Offer, error) {
 	type joined struct {
 		offers <-chan Offer
@@ -169,28 +210,37 @@ func (a *ACD) Join(callID, queue string) (<-chan Offer, error) {
 	return res.offers, res.err
 }
 
-// OfferResult reports whether the agent answered an offer. Answered makes the
-// agent Busy with the call; not answered makes it Available again with its
-// idle time kept, and the call waits for the next offer.
+// OfferResult reports how an offer ended. It returns whether the call is
+// still connected to this agent's offer: true only for OfferAnswered on the
+// call's live offer, and the agent is then Busy with the call. For
+// OfferAnswered, false means the ACD has not connected the agent (the call
+// left, or the offer was withdrawn): the call layer must hang up that leg.
 //
-// It returns whether the result applied to the call's outstanding offer. False
-// means the offer is gone (the call left, or the agent went offline and the
-// offer was withdrawn): for answered=true the call layer must hang up that
-// agent leg, because the ACD has not connected the agent to the call.
-func (a *ACD) OfferResult(callID, agentID string, answered bool) bool {
-	applied, _ := ask(a, func(time.Time) bool {
-		applied := a.state.offerResult(callID, agentID, answered)
-		if !applied {
-			a.log.Debug("acd: stale offer result ignored", "call", callID, "agent", agentID, "answered", answered)
+// The outcome applies to the agent whether or not the call is still there:
+// OfferBusy keeps it out of offers for BusyBackoff; OfferUnreachable makes it
+// Unreachable until Presence(agent, PresenceReachable); OfferNoAnswer counts
+// towards the automatic pause after MaxNoAnswer in a row; OfferFailed and
+// OfferAbandoned only free it. A failed offer (neither answered nor abandoned)
+// of a call still waiting delays its next offer by its queue's Retry. The
+// agent's idle time is kept unless it answered.
+func (a *ACD) OfferResult(callID, agentID string, outcome Outcome) bool {
+	connected, _ := ask(a, func(now time.Time) bool {
+		ag := a.state.Agents[agentID]
+		wasPaused := ag != nil && ag.Paused
+		connected := a.state.offerResult(callID, agentID, outcome, now)
+		a.log.Debug("acd offer result", "call", callID, "agent", agentID, "outcome", outcome, "connected", connected)
+		if ag != nil && ag.Paused && !wasPaused {
+			a.log.Info("acd: agent paused", "agent", agentID, "reason", ag.PauseReason, "no_answers", ag.NoAnswers)
 		}
-		return applied
+		return connected
 	})
-	return applied
+	return connected
 }
 
-// Leave removes a call (caller hung up or call finished). A Reserved or Busy
-// agent becomes Available, idle since now. Events for the call after Leave are
-// ignored.
+// Leave removes a call (caller hung up or call finished): no offer is made for
+// it any more. A Busy agent becomes Available, idle from now; an agent whose
+// phone rings for the call stays Reserved until OfferResult. Events for the
+// call after Leave are ignored, except that result.
 func (a *ACD) Leave(callID string) {
 	a.send(func(now time.Time) {
 		a.state.leave(callID, now)
@@ -200,6 +250,6 @@ func (a *ACD) Leave(callID string) {
 // Snapshot returns a copy of the queues and agents, taken by the owner
 // goroutine after every event sent before it. It is empty once the ACD stopped.
 func (a *ACD) Snapshot() Snapshot {
-	snap, _ := ask(a, func(time.Time) Snapshot { return a.state.snapshot() })
+	snap, _ := ask(a, func(now time.Time) Snapshot { return a.state.snapshot(now) })
 	return snap
 }

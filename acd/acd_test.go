@@ -5,33 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// startACD runs an ACD with a fake clock at t0 until the test ends.
+// startACD runs an ACD with no back-off, retry or pause (Settings{}), with a
+// fake clock at t0 until the test ends.
 func startACD(t *testing.T, queues []QueueSpec, agents []AgentSpec) (*ACD, *fakeClock) {
 	t.Helper()
+	return startACDWith(t, Settings{}, queues, agents)
+}
+
+func startACDWith(t *testing.T, settings Settings, queues []QueueSpec, agents []AgentSpec) (*ACD, *fakeClock) {
+	t.Helper()
 	clock := &fakeClock{now: t0}
-	a := New(queues, agents, clock, nil)
+	a := New(settings, queues, agents, clock, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -94,6 +82,19 @@ func expectClosed(t *testing.T, a *ACD, ch <-chan Offer) {
 	}
 }
 
+// reachableInTurn makes the agents reachable one second apart, the first at
+// the clock's now: the first is then the longest idle.
+func reachableInTurn(a *ACD, clock *fakeClock, ids ...string) {
+	for i, id := range ids {
+		if i > 0 {
+			a.Snapshot()
+			clock.Advance(time.Second)
+		}
+		a.Presence(id, PresenceReachable)
+	}
+	a.Snapshot()
+}
+
 func mustJoin(t *testing.T, a *ACD, callID, queue string) <-chan Offer {
 	t.Helper()
 	ch, err := a.Join(callID, queue)
@@ -129,9 +130,10 @@ func checkInvariants(t testing.TB, snap Snapshot) {
 	}
 }
 
-// invariantError checks the reservation rules on a snapshot: a Reserved or
-// Busy agent belongs to exactly one call that names it, and no call names two
-// agents or shares its agent with another call.
+// invariantError checks the reservation rules on a snapshot: a Busy agent
+// belongs to exactly one call that names it, a Reserved one too unless that
+// call has left (its phone still rings), and no call names two agents or
+// shares its agent with another call.
 func invariantError(snap Snapshot) error {
 	callAgent := map[string]string{}  // call -> agent it names
 	callWaiting := map[string]bool{}  // call -> not answered yet
@@ -161,6 +163,9 @@ func invariantError(snap Snapshot) error {
 		}
 	}
 	for _, ag := range snap.Agents {
+		if _, present := callWaiting[ag.CallID]; ag.State == AgentReserved && ag.CallID != "" && !present {
+			continue // the call left while the phone rang
+		}
 		switch ag.State {
 		case AgentReserved, AgentBusy:
 			if ag.CallID == "" || callAgent[ag.CallID] != ag.ID {
@@ -170,7 +175,7 @@ func invariantError(snap Snapshot) error {
 			if (ag.State == AgentReserved) != callWaiting[ag.CallID] {
 				return fmt.Errorf("agent %s is %s but call %s waiting=%v", ag.ID, ag.State, ag.CallID, callWaiting[ag.CallID])
 			}
-		case AgentAvailable:
+		case AgentAvailable, AgentPaused:
 			if ag.CallID != "" {
 				return fmt.Errorf("available agent %s still holds call %s", ag.ID, ag.CallID)
 			}
@@ -189,11 +194,7 @@ func TestLongestIdleThenNextAgentThenStartOver(t *testing.T) {
 	// Bob is idle since t0 and ann since t0+1s: bob is offered first although
 	// ann sorts first by ID.
 	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}, {ID: "bob", Skills: []string{"sales"}}})
-	a.AgentOnline("bob")
-	a.Snapshot()
-	clock.Advance(time.Second)
-	a.AgentOnline("ann")
-	a.Snapshot()
+	reachableInTurn(a, clock, "bob", "ann")
 	clock.Advance(10 * time.Second)
 
 	ch := mustJoin(t, a, "c1", "sales")
@@ -201,18 +202,18 @@ func TestLongestIdleThenNextAgentThenStartOver(t *testing.T) {
 	expectAgent(t, a, "bob", AgentReserved, "c1", at(0))
 
 	// Ring timeout: the next agent.
-	if !a.OfferResult("c1", "bob", false) {
-		t.Fatal("OfferResult for the outstanding offer reported stale")
+	if a.OfferResult("c1", "bob", OfferNoAnswer) {
+		t.Fatal("a ring timeout reported the call connected")
 	}
 	expectOffer(t, a, ch, "c1", "ann")
 	expectAgent(t, a, "bob", AgentAvailable, "", at(0)) // a missed ring keeps the idle time
 
 	// Both tried: start over with the longest idle.
-	a.OfferResult("c1", "ann", false)
+	a.OfferResult("c1", "ann", OfferNoAnswer)
 	expectOffer(t, a, ch, "c1", "bob")
 
-	if !a.OfferResult("c1", "bob", true) {
-		t.Fatal("answer reported stale")
+	if !a.OfferResult("c1", "bob", OfferAnswered) {
+		t.Fatal("answer to the live offer did not connect")
 	}
 	expectNoOffer(t, a, ch)
 	expectAgent(t, a, "bob", AgentBusy, "c1", at(0))
@@ -228,26 +229,63 @@ func TestLongestIdleThenNextAgentThenStartOver(t *testing.T) {
 	expectAgent(t, a, "ann", AgentAvailable, "", at(1))
 }
 
-func TestCallerLeavesDuringOffer(t *testing.T) {
+func TestCallerLeavesDuringOfferAgentStaysReservedUntilResult(t *testing.T) {
 	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	ch := mustJoin(t, a, "c1", "sales")
 	expectOffer(t, a, ch, "c1", "ann")
 
+	// The caller hangs up while ann's phone rings: no more offers for c1, but
+	// ann is still reserved until the call layer has resolved her leg.
 	clock.Advance(5 * time.Second)
 	a.Leave("c1")
 	expectClosed(t, a, ch)
-	expectAgent(t, a, "ann", AgentAvailable, "", at(5))
-
-	// A late answer for the call that left must not make ann Busy forever.
-	if a.OfferResult("c1", "ann", true) {
-		t.Fatal("late OfferResult after Leave was applied")
-	}
-	a.Leave("c1") // a second Leave is harmless
-	expectAgent(t, a, "ann", AgentAvailable, "", at(5))
-
+	expectAgent(t, a, "ann", AgentReserved, "c1", at(0))
 	ch2 := mustJoin(t, a, "c2", "sales")
+	expectNoOffer(t, a, ch2)
+
+	// The leg was cancelled: ann is free, her idle time unchanged, and takes c2.
+	if a.OfferResult("c1", "ann", OfferAbandoned) {
+		t.Fatal("result for a call that left reported it connected")
+	}
 	expectOffer(t, a, ch2, "c2", "ann")
+	a.Leave("c1") // a second Leave is harmless
+	expectAgent(t, a, "ann", AgentReserved, "c2", at(0))
+}
+
+func TestLateAnswerForCallThatLeftFreesAgent(t *testing.T) {
+	a, clock := startACDWith(t, Settings{MaxNoAnswer: 3}, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.Presence("ann", PresenceReachable)
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "ann")
+	a.OfferResult("c1", "ann", OfferNoAnswer)
+	expectOffer(t, a, ch, "c1", "ann")
+	clock.Advance(5 * time.Second)
+	a.Leave("c1")
+	clock.Advance(time.Second)
+
+	// The 200 came after the caller left: the call layer must ACK and hang up.
+	if a.OfferResult("c1", "ann", OfferAnswered) {
+		t.Fatal("late answer for a call that left reported it connected")
+	}
+	st := agentStatus(t, a, "ann")
+	if st.State != AgentAvailable || st.CallID != "" || !st.IdleSince.Equal(at(6)) || st.NoAnswers != 0 {
+		t.Fatalf("ann = %+v, want available, idle since the late answer at 6s, no-answers reset", st)
+	}
+	if a.OfferResult("c1", "ann", OfferAnswered) {
+		t.Fatal("a repeated late answer reported the call connected")
+	}
+}
+
+func TestLeaveBeforeOfferReadFreesAgentAtOnce(t *testing.T) {
+	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.Presence("ann", PresenceReachable)
+	ch := mustJoin(t, a, "c1", "sales")
+	a.Snapshot() // the offer to ann waits in the channel, unread
+	clock.Advance(time.Second)
+	a.Leave("c1") // nothing rings: no result will ever come
+	expectClosed(t, a, ch)
+	expectAgent(t, a, "ann", AgentAvailable, "", at(0))
 }
 
 func TestAgentWithTwoSkillsServesOlderCallFirst(t *testing.T) {
@@ -258,51 +296,55 @@ func TestAgentWithTwoSkillsServesOlderCallFirst(t *testing.T) {
 	sales := mustJoin(t, a, "s2", "sales")
 	expectNoOffer(t, a, support)
 
-	a.AgentOnline("xia")
+	a.Presence("xia", PresenceReachable)
 	expectOffer(t, a, support, "s1", "xia")
 	expectNoOffer(t, a, sales)
 
-	a.OfferResult("s1", "xia", true)
+	a.OfferResult("s1", "xia", OfferAnswered)
 	a.Leave("s1")
 	expectOffer(t, a, sales, "s2", "xia")
 }
 
-func TestAgentOfflineDuringOfferReroutes(t *testing.T) {
-	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}, {ID: "bob", Skills: []string{"sales"}}})
-	a.AgentOnline("ann")
-	a.Snapshot()
-	clock.Advance(time.Second)
-	a.AgentOnline("bob")
+// TestAgentAwayDuringOfferReroutes: a phone that unregisters, or stops
+// answering qualify, loses the offer ringing on it; the call rings the next
+// agent at once.
+func TestAgentAwayDuringOfferReroutes(t *testing.T) {
+	for _, away := range []Presence{PresenceOffline, PresenceUnreachable} {
+		t.Run(away.String(), func(t *testing.T) {
+			a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}, {ID: "bob", Skills: []string{"sales"}}})
+			reachableInTurn(a, clock, "ann", "bob")
 
-	ch := mustJoin(t, a, "c1", "sales")
-	expectOffer(t, a, ch, "c1", "ann")
-	a.AgentOffline("ann")
-	expectOffer(t, a, ch, "c1", "bob")
-	if a.OfferResult("c1", "ann", true) {
-		t.Fatal("answer from a withdrawn offer was applied")
+			ch := mustJoin(t, a, "c1", "sales")
+			expectOffer(t, a, ch, "c1", "ann")
+			a.Presence("ann", away)
+			expectOffer(t, a, ch, "c1", "bob")
+			if a.OfferResult("c1", "ann", OfferAnswered) {
+				t.Fatal("answer from a withdrawn offer was applied")
+			}
+			expectAgent(t, a, "ann", map[Presence]AgentState{PresenceOffline: AgentOffline, PresenceUnreachable: AgentUnreachable}[away], "", at(0))
+			expectAgent(t, a, "bob", AgentReserved, "c1", at(1))
+
+			// A withdrawn offer the call has not read yet is taken back: the call sees
+			// only the offer to the next agent.
+			ch2 := mustJoin(t, a, "c2", "sales")
+			a.OfferResult("c1", "bob", OfferAnswered) // c1 keeps bob; c2 has nobody yet
+			expectNoOffer(t, a, ch2)
+			a.Presence("ann", PresenceReachable)
+			a.Snapshot()
+			a.Presence("ann", away) // before c2 read its offer to ann
+			a.Leave("c1")           // bob free again
+			expectOffer(t, a, ch2, "c2", "bob")
+			expectNoOffer(t, a, ch2)
+		})
 	}
-	expectAgent(t, a, "ann", AgentOffline, "", at(0))
-	expectAgent(t, a, "bob", AgentReserved, "c1", at(1))
-
-	// A withdrawn offer the call has not read yet is taken back: the call sees
-	// only the offer to the next agent.
-	ch2 := mustJoin(t, a, "c2", "sales")
-	a.OfferResult("c1", "bob", true) // c1 keeps bob; c2 has nobody yet
-	expectNoOffer(t, a, ch2)
-	a.AgentOnline("ann")
-	a.Snapshot()
-	a.AgentOffline("ann") // before c2 read its offer to ann
-	a.Leave("c1")         // bob free again
-	expectOffer(t, a, ch2, "c2", "bob")
-	expectNoOffer(t, a, ch2)
 }
 
 func TestWithdrawnOfferIsTakenBackFromTheChannel(t *testing.T) {
 	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	ch := mustJoin(t, a, "c1", "sales")
 	a.Snapshot() // the offer to ann is now in the channel, unread
-	a.AgentOffline("ann")
+	a.Presence("ann", PresenceOffline)
 	expectNoOffer(t, a, ch) // nobody left to ring: the call must not ring ann
 	if q, _ := a.Snapshot().Queue("sales"); len(q.Waiting) != 1 || q.Waiting[0].AgentID != "" {
 		t.Fatalf("sales queue = %+v, want c1 waiting without an offer", q)
@@ -311,44 +353,30 @@ func TestWithdrawnOfferIsTakenBackFromTheChannel(t *testing.T) {
 
 func TestAgentOfflineWhileBusy(t *testing.T) {
 	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	ch := mustJoin(t, a, "c1", "sales")
 	expectOffer(t, a, ch, "c1", "ann")
-	a.OfferResult("c1", "ann", true)
+	a.OfferResult("c1", "ann", OfferAnswered)
 
 	// A missed qualify during the call, then back: still busy with the call.
-	a.AgentOffline("ann")
+	a.Presence("ann", PresenceOffline)
 	expectAgent(t, a, "ann", AgentOffline, "c1", at(0))
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	expectAgent(t, a, "ann", AgentBusy, "c1", at(0))
 
 	// Offline when the call ends: stays offline until it registers again.
-	a.AgentOffline("ann")
+	a.Presence("ann", PresenceOffline)
 	clock.Advance(time.Minute)
 	a.Leave("c1")
-	expectAgent(t, a, "ann", AgentOffline, "", at(0))
+	expectAgent(t, a, "ann", AgentOffline, "", at(60))
 	clock.Advance(time.Minute)
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	expectAgent(t, a, "ann", AgentAvailable, "", at(120))
-}
-
-func TestAgentOnlineKeepsIdleTimeAndIgnoresUnknown(t *testing.T) {
-	a, clock := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
-	a.AgentOnline("ann")
-	a.Snapshot()
-	clock.Advance(10 * time.Second)
-	a.AgentOnline("ann") // registration refresh
-	a.AgentOnline("mallory")
-	a.AgentOffline("mallory")
-	expectAgent(t, a, "ann", AgentAvailable, "", at(0))
-	if n := len(a.Snapshot().Agents); n != 1 {
-		t.Fatalf("snapshot has %d agents, want 1", n)
-	}
 }
 
 func TestJoinErrors(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	a := New([]QueueSpec{salesQueue}, nil, clock, nil)
+	a := New(Settings{}, []QueueSpec{salesQueue}, nil, clock, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -372,13 +400,19 @@ func TestJoinErrors(t *testing.T) {
 	if _, err := a.Join("c2", "sales"); !errors.Is(err, ErrStopped) {
 		t.Errorf("Join after stop: err = %v, want ErrStopped", err)
 	}
-	if a.OfferResult("c1", "ann", true) {
+	if a.OfferResult("c1", "ann", OfferAnswered) {
 		t.Error("OfferResult after stop reported applied")
+	}
+	if err := a.Pause("ann", "lunch"); !errors.Is(err, ErrStopped) {
+		t.Errorf("Pause after stop: err = %v, want ErrStopped", err)
+	}
+	if err := a.Resume("ann"); !errors.Is(err, ErrStopped) {
+		t.Errorf("Resume after stop: err = %v, want ErrStopped", err)
 	}
 	if snap := a.Snapshot(); len(snap.Queues) != 0 {
 		t.Errorf("Snapshot after stop = %+v, want empty", snap)
 	}
-	a.AgentOnline("ann") // must not block or panic
+	a.Presence("ann", PresenceReachable) // must not block or panic
 	a.Leave("c1")
 }
 
@@ -390,22 +424,15 @@ func TestReconfigureKeepsAgentStates(t *testing.T) {
 		{ID: "cid", Skills: []string{"support"}},
 		{ID: "dan", Skills: []string{"legacy"}},
 	})
-	a.AgentOnline("ann")
-	a.Snapshot()
-	clock.Advance(time.Second)
-	a.AgentOnline("bob")
-	a.Snapshot()
-	clock.Advance(time.Second)
-	a.AgentOnline("cid")
-	a.Snapshot()
+	reachableInTurn(a, clock, "ann", "bob", "cid")
 	clock.Advance(time.Second)
 
 	c1 := mustJoin(t, a, "c1", "sales")
 	expectOffer(t, a, c1, "c1", "ann")
-	a.OfferResult("c1", "ann", true)
+	a.OfferResult("c1", "ann", OfferAnswered)
 	c4 := mustJoin(t, a, "c4", "support")
 	expectOffer(t, a, c4, "c4", "cid")
-	a.OfferResult("c4", "cid", true)
+	a.OfferResult("c4", "cid", OfferAnswered)
 	c6 := mustJoin(t, a, "c6", "support") // waits: cid is busy
 	clock.Advance(time.Second)
 	c2 := mustJoin(t, a, "c2", "sales")
@@ -415,7 +442,7 @@ func TestReconfigureKeepsAgentStates(t *testing.T) {
 
 	// Reload: support now routes by skill "help", queue old is gone, bob (ringing)
 	// and cid (busy) are removed, ann learns "help", eve is new.
-	a.Reconfigure(
+	a.Reconfigure(Settings{},
 		[]QueueSpec{salesQueue, {Name: "support", Skill: "help"}},
 		[]AgentSpec{
 			{ID: "ann", Skills: []string{"sales", "help"}},
@@ -436,7 +463,7 @@ func TestReconfigureKeepsAgentStates(t *testing.T) {
 	}
 	expectAgent(t, a, "eve", AgentOffline, "", time.Time{})
 	expectAgent(t, a, "dan", AgentOffline, "", time.Time{})
-	if a.OfferResult("c2", "bob", true) {
+	if a.OfferResult("c2", "bob", OfferAnswered) {
 		t.Error("answer from removed agent bob was applied")
 	}
 	old, ok := snap.Queue("old")
@@ -452,9 +479,9 @@ func TestReconfigureKeepsAgentStates(t *testing.T) {
 	expectOffer(t, a, c6, "c6", "ann")
 	expectNoOffer(t, a, c2)
 	// c2 waits for the new agent; c3 in the removed queue keeps its old skill.
-	a.AgentOnline("eve")
+	a.Presence("eve", PresenceReachable)
 	expectOffer(t, a, c2, "c2", "eve")
-	a.AgentOnline("dan")
+	a.Presence("dan", PresenceReachable)
 	expectOffer(t, a, c3, "c3", "dan")
 
 	// The removed agent leaves with its call.
@@ -469,21 +496,21 @@ func TestRunTwiceIsIgnored(t *testing.T) {
 	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
 	a.Snapshot()                // the owner is running once this returns
 	a.Run(context.Background()) // must return at once instead of racing the owner
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	expectAgent(t, a, "ann", AgentAvailable, "", at(0))
 }
 
 func ExampleACD() {
-	a := New([]QueueSpec{{Name: "sales", Skill: "sales"}}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}}, nil, nil)
+	a := New(Settings{}, []QueueSpec{{Name: "sales", Skill: "sales"}}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}}, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go a.Run(ctx)
 
-	a.AgentOnline("ann")
+	a.Presence("ann", PresenceReachable)
 	offers, _ := a.Join("call-1", "sales")
 	o := <-offers
 	fmt.Println("ring", o.AgentID, "for", o.CallID)
-	if a.OfferResult(o.CallID, o.AgentID, true) {
+	if a.OfferResult(o.CallID, o.AgentID, OfferAnswered) {
 		fmt.Println("connected")
 	}
 	a.Leave("call-1")

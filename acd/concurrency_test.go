@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // connections plays the media side: which caller each agent is bridged to.
@@ -43,8 +44,10 @@ func (c *connections) disconnect(callID string) {
 }
 
 // TestConcurrentCallsNeverShareAnAgent runs many callers that join, let offers
-// ring out, answer or hang up mid-ring, while agents flap offline and online
-// and a checker reads snapshots. Run it with -race.
+// ring out, fail in every way, answer or hang up mid-ring, while agents flap
+// offline, unreachable and paused and a checker reads snapshots. Back-off and
+// retry are short real durations, so the owner's timer runs too. Run it with
+// -race.
 func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 	const callers, callsEach, agentCount = 40, 5, 8
 	queues := []QueueSpec{salesQueue, supportQueue}
@@ -53,7 +56,11 @@ func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 		skills := [][]string{{"sales"}, {"support"}, {"sales", "support"}}[i%3]
 		agents = append(agents, AgentSpec{ID: fmt.Sprintf("agent%d", i), Skills: skills})
 	}
-	a := New(queues, agents, nil, nil)
+	settings := Settings{BusyBackoff: time.Millisecond, MaxNoAnswer: 2}
+	for i := range queues {
+		queues[i].Retry = time.Millisecond
+	}
+	a := New(settings, queues, agents, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
@@ -65,7 +72,7 @@ func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 		<-stopped
 	}()
 	for _, ag := range agents {
-		a.AgentOnline(ag.ID)
+		a.Presence(ag.ID, PresenceReachable)
 	}
 
 	conns := &connections{byAgent: map[string]string{}, byCaller: map[string]string{}}
@@ -94,9 +101,21 @@ func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 			default:
 			}
 			id := agents[rng.IntN(len(agents))].ID
-			a.AgentOffline(id)
+			switch rng.IntN(3) {
+			case 0:
+				a.Presence(id, PresenceOffline)
+			case 1:
+				a.Presence(id, PresenceUnreachable)
+			default:
+				if err := a.Pause(id, "flap"); err != nil {
+					t.Error(err)
+				}
+			}
 			a.Snapshot() // let routing see the agent gone before it returns
-			a.AgentOnline(id)
+			a.Presence(id, PresenceReachable)
+			if err := a.Resume(id); err != nil {
+				t.Error(err)
+			}
 		}
 	}()
 
@@ -123,6 +142,12 @@ func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 	close(checkerStop)
 	<-checkerDone
 
+	for _, ag := range agents { // undo what the last flaps and failures left
+		a.Presence(ag.ID, PresenceReachable)
+		if err := a.Resume(ag.ID); err != nil {
+			t.Error(err)
+		}
+	}
 	snap := a.Snapshot()
 	checkInvariants(t, snap)
 	for _, q := range snap.Queues {
@@ -142,7 +167,8 @@ func TestConcurrentCallsNeverShareAnAgent(t *testing.T) {
 }
 
 // runCaller is one call's life as the call layer would run it: ring each offer,
-// answer some, let some ring out, hang up during some.
+// answer some, let some ring out or fail, hang up during some (then resolve
+// the leg: cancelled, or answered late and hung up).
 func runCaller(t *testing.T, a *ACD, conns *connections, rng *rand.Rand, callID, queue string) {
 	offers, err := a.Join(callID, queue)
 	if err != nil {
@@ -156,15 +182,22 @@ func runCaller(t *testing.T, a *ACD, conns *connections, rng *rand.Rand, callID,
 		switch r := rng.IntN(10); {
 		case r < 2: // caller hangs up while it rings
 			a.Leave(callID)
+			outcome := []Outcome{OfferAbandoned, OfferAnswered}[r]
+			if a.OfferResult(callID, o.AgentID, outcome) {
+				t.Errorf("call %s: %s after Leave reported the call connected", callID, outcome)
+			}
 			return
-		case r < 5: // ring timeout
-			a.OfferResult(callID, o.AgentID, false)
+		case r < 6: // the agent's phone fails in one of the ways a phone fails
+			outcome := []Outcome{OfferBusy, OfferUnreachable, OfferNoAnswer, OfferFailed}[r-2]
+			if a.OfferResult(callID, o.AgentID, outcome) {
+				t.Errorf("call %s: %s reported the call connected", callID, outcome)
+			}
 		default:
-			if !a.OfferResult(callID, o.AgentID, true) {
+			if !a.OfferResult(callID, o.AgentID, OfferAnswered) {
 				conns.mu.Lock()
 				conns.stale++
 				conns.mu.Unlock()
-				continue // offer withdrawn (agent went offline): hang up that leg, keep waiting
+				continue // offer withdrawn (agent went away): hang up that leg, keep waiting
 			}
 			conns.connect(t, callID, o.AgentID)
 			conns.disconnect(callID) // before Leave: the agent is free only after it

@@ -18,20 +18,21 @@ type routeScratch struct {
 // changes nothing in it but its scratch buffers; the owner applies the offers.
 //
 // Rules:
-//   - waiting calls (no outstanding offer, not answered) are served oldest first
-//     across all queues, by join time (then join order, then ID);
-//   - each gets an Available agent with its queue's skill: the one this call has
-//     failed on least often, and among those the longest idle (earliest
-//     IdleSince, then ID). So an agent who did not answer is skipped while an
-//     untried one is available, and once all were tried the round starts over;
+//   - waiting calls (no outstanding offer, not answered, past their NotBefore)
+//     are served oldest first across all queues, by join time (then join
+//     order, then ID);
+//   - each gets an Available agent past its NotBefore with its queue's skill:
+//     the one this call has failed on least often, and among those the
+//     longest idle (earliest IdleSince, then ID). So an agent who did not
+//     answer is skipped while an untried one is available, and once all were
+//     tried the round starts over;
 //   - an agent gets at most one offer, a call at most one.
 //
-// now is part of the contract for time-based states (wrap-up, pause expiry);
-// the current rules do not need it.
+// nextDeadline says when the answer may change without an event.
 func Route(s *State, now time.Time) []Offer {
 	agents := s.scratch.agents[:0]
 	for _, ag := range s.Agents {
-		if ag.State == AgentAvailable {
+		if ag.offerable(now) {
 			agents = append(agents, ag)
 		}
 	}
@@ -46,7 +47,7 @@ func Route(s *State, now time.Time) []Offer {
 
 	calls := s.scratch.calls[:0]
 	for _, c := range s.Calls {
-		if c.AgentID == "" && !c.Answered {
+		if c.waiting(now) {
 			calls = append(calls, c)
 		}
 	}
@@ -90,6 +91,30 @@ func Route(s *State, now time.Time) []Offer {
 		offers = append(offers, Offer{CallID: c.ID, Queue: c.Queue, AgentID: agents[best].ID})
 	}
 	return offers
+}
+
+// nextDeadline returns the earliest instant after now at which Route may
+// offer more without any event (a call's retry or an agent's busy back-off
+// ending), or the zero time if there is none. The owner sets its one timer
+// to it.
+func nextDeadline(s *State, now time.Time) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, ag := range s.Agents {
+		if ag.State() == AgentAvailable {
+			consider(ag.NotBefore)
+		}
+	}
+	for _, c := range s.Calls {
+		if c.unoffered() {
+			consider(c.NotBefore)
+		}
+	}
+	return next
 }
 
 func longestIdleFirst(a, b *Agent) int {

@@ -2,7 +2,9 @@ package acd
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -12,12 +14,30 @@ var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 func at(seconds int) time.Time { return t0.Add(time.Duration(seconds) * time.Second) }
 
 func available(id string, idle int, skills ...string) *Agent {
-	return &Agent{ID: id, Skills: skills, State: AgentAvailable, IdleSince: at(idle)}
+	return &Agent{ID: id, Skills: skills, Presence: PresenceReachable, IdleSince: at(idle)}
 }
 
+// agentIn returns an agent in state st, idle since t0, holding callID.
 func agentIn(id string, st AgentState, callID string, skills ...string) *Agent {
-	return &Agent{ID: id, Skills: skills, State: st, CallID: callID, IdleSince: t0}
+	ag := &Agent{ID: id, Skills: skills, Presence: PresenceReachable, CallID: callID, IdleSince: t0}
+	switch st {
+	case AgentOffline:
+		ag.Presence = PresenceOffline
+	case AgentUnreachable:
+		ag.Presence = PresenceUnreachable
+	case AgentPaused:
+		ag.Paused, ag.PauseReason = true, "lunch"
+	case AgentBusy:
+		ag.Connected = true
+	}
+	if ag.State() != st {
+		panic(fmt.Sprintf("agentIn(%s, %s) built a %s agent", id, st, ag.State()))
+	}
+	return ag
 }
+
+func backedOffUntil(ag *Agent, seconds int) *Agent { ag.NotBefore = at(seconds); return ag }
+func retryAt(c *Call, seconds int) *Call           { c.NotBefore = at(seconds); return c }
 
 func waiting(id, skill string, joined int) *Call {
 	return &Call{ID: id, Queue: "q-" + skill, Skill: skill, JoinedAt: at(joined)}
@@ -171,6 +191,29 @@ func TestRoute(t *testing.T) {
 			want:   []Offer{offer("c2", "sales", "a")},
 		},
 		{
+			name: "paused, unreachable and offline agents are not offered",
+			agents: []*Agent{
+				agentIn("p", AgentPaused, "", "sales"),
+				agentIn("u", AgentUnreachable, "", "sales"),
+				agentIn("o", AgentOffline, "", "sales"),
+				available("a", 50, "sales"),
+			},
+			calls: []*Call{waiting("c1", "sales", 1)},
+			want:  []Offer{offer("c1", "sales", "a")},
+		},
+		{
+			name:   "agent in busy back-off is skipped until its not-before",
+			agents: []*Agent{backedOffUntil(available("a", 0, "sales"), 101), backedOffUntil(available("b", 1, "sales"), 100)},
+			calls:  []*Call{waiting("c1", "sales", 1), waiting("c2", "sales", 2)},
+			want:   []Offer{offer("c1", "sales", "b")},
+		},
+		{
+			name:   "call waiting out its retry is skipped until its not-before",
+			agents: []*Agent{available("a", 0, "sales"), available("b", 1, "sales")},
+			calls:  []*Call{retryAt(waiting("c1", "sales", 1), 101), retryAt(waiting("c2", "sales", 2), 100)},
+			want:   []Offer{offer("c2", "sales", "a")},
+		},
+		{
 			name:   "older call takes the longest idle agent even if newer call then has none",
 			agents: []*Agent{available("x", 0, "sales", "support"), available("y", 1, "sales")},
 			calls:  []*Call{waiting("c1", "sales", 1), waiting("c2", "support", 2)},
@@ -180,12 +223,12 @@ func TestRoute(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := stateOf(tt.agents, tt.calls)
-			before := s.snapshot()
+			before := s.snapshot(at(100))
 			got := Route(s, at(100))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Route() = %v, want %v", got, tt.want)
 			}
-			if after := s.snapshot(); !reflect.DeepEqual(before, after) {
+			if after := s.snapshot(at(100)); !reflect.DeepEqual(before, after) {
 				t.Errorf("Route changed the state:\nbefore %+v\nafter  %+v", before, after)
 			}
 		})
@@ -201,11 +244,13 @@ func benchState(availableAgents int) *State {
 		ag := &Agent{
 			ID:        fmt.Sprintf("agent%02d", i),
 			Skills:    []string{skills[i%5], skills[(i+1)%5]},
-			State:     AgentBusy,
+			Presence:  PresenceReachable,
+			CallID:    "elsewhere",
+			Connected: true,
 			IdleSince: t0.Add(time.Duration(i*7%50) * time.Second),
 		}
 		if i < availableAgents {
-			ag.State = AgentAvailable
+			ag.CallID, ag.Connected = "", false
 		}
 		s.Agents[ag.ID] = ag
 	}
@@ -240,5 +285,29 @@ func BenchmarkRoute(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkNextDeadline is the owner's scan after every event for the one
+// timer's next deadline; half the agents are backed off, every third call
+// waits out a retry.
+func BenchmarkNextDeadline(b *testing.B) {
+	s := benchState(50)
+	for i, id := range slices.Sorted(maps.Keys(s.Agents)) {
+		if i%2 == 0 {
+			s.Agents[id].NotBefore = at(1000 + i)
+		}
+	}
+	for i, id := range slices.Sorted(maps.Keys(s.Calls)) {
+		if i%3 == 0 {
+			s.Calls[id].NotBefore = at(1001 + i)
+		}
+	}
+	now := at(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if next := nextDeadline(s, now); !next.Equal(at(1001)) {
+			b.Fatalf("next deadline %s, want 1001s", next.Sub(t0))
+		}
 	}
 }

@@ -29,15 +29,30 @@ type CallStatus struct {
 	ID       string
 	JoinedAt time.Time
 	AgentID  string
+	// NotBefore is set while the call waits out its queue's retry after a
+	// failed offer.
+	NotBefore time.Time
 }
 
 // AgentStatus is one agent.
 type AgentStatus struct {
-	ID        string
-	Skills    []string
-	State     AgentState
+	ID       string
+	Skills   []string
+	State    AgentState
+	Presence Presence
+	// Paused and PauseReason hold whatever the state: a paused agent may
+	// still be ringing, on a call, or offline.
+	Paused      bool
+	PauseReason string
+	// CallID is the call the agent rings for or talks to. A Reserved agent's
+	// call may have left: its phone rings until the leg is resolved.
 	CallID    string
 	IdleSince time.Time
+	// NotBefore is set while the agent is kept out of offers after its phone
+	// answered busy.
+	NotBefore time.Time
+	// NoAnswers counts the offers in a row that rang out.
+	NoAnswers int
 	// Removed is set for an agent dropped by a reload who is still on a call.
 	Removed bool
 }
@@ -60,7 +75,8 @@ func (s Snapshot) Agent(id string) (AgentStatus, bool) {
 	return s.Agents[i], true
 }
 
-func (s *State) snapshot() Snapshot {
+// snapshot copies the state at now; deadlines already passed are left out.
+func (s *State) snapshot(now time.Time) Snapshot {
 	byName := make(map[string]*QueueStatus, len(s.Queues))
 	for _, q := range s.Queues {
 		byName[q.Name] = &QueueStatus{Name: q.Name, Skill: q.Skill}
@@ -76,7 +92,7 @@ func (s *State) snapshot() Snapshot {
 			qs = &QueueStatus{Name: c.Queue, Skill: c.Skill, Removed: true}
 			byName[c.Queue] = qs
 		}
-		cs := CallStatus{ID: c.ID, JoinedAt: c.JoinedAt, AgentID: c.AgentID}
+		cs := CallStatus{ID: c.ID, JoinedAt: c.JoinedAt, AgentID: c.AgentID, NotBefore: pending(c.NotBefore, now)}
 		if c.Answered {
 			qs.Answered = append(qs.Answered, cs)
 		} else {
@@ -91,14 +107,27 @@ func (s *State) snapshot() Snapshot {
 	slices.SortFunc(snap.Queues, func(a, b QueueStatus) int { return cmp.Compare(a.Name, b.Name) })
 	for _, ag := range s.Agents {
 		snap.Agents = append(snap.Agents, AgentStatus{
-			ID:        ag.ID,
-			Skills:    slices.Clone(ag.Skills),
-			State:     ag.State,
-			CallID:    ag.CallID,
-			IdleSince: ag.IdleSince,
-			Removed:   ag.removed,
+			ID:          ag.ID,
+			Skills:      slices.Clone(ag.Skills),
+			State:       ag.State(),
+			Presence:    ag.Presence,
+			Paused:      ag.Paused,
+			PauseReason: ag.PauseReason,
+			CallID:      ag.CallID,
+			IdleSince:   ag.IdleSince,
+			NotBefore:   pending(ag.NotBefore, now),
+			NoAnswers:   ag.NoAnswers,
+			Removed:     ag.removed,
 		})
 	}
 	slices.SortFunc(snap.Agents, func(a, b AgentStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return snap
+}
+
+// pending returns deadline if it lies after now, else the zero time.
+func pending(deadline, now time.Time) time.Time {
+	if deadline.After(now) {
+		return deadline
+	}
+	return time.Time{}
 }

@@ -6,12 +6,23 @@ import (
 	"time"
 )
 
-// Errors returned by Join.
+// Errors returned by Join, Pause and Resume.
 var (
 	ErrUnknownQueue  = errors.New("no such queue")
+	ErrUnknownAgent  = errors.New("no such agent")
 	ErrDuplicateCall = errors.New("call already in a queue")
 	ErrStopped       = errors.New("acd stopped")
 )
+
+// Settings are the ACD-wide tunables (config [acd]).
+type Settings struct {
+	// BusyBackoff keeps an agent whose phone answered busy or declined out of
+	// offers for this long.
+	BusyBackoff time.Duration
+	// MaxNoAnswer pauses an agent with reason PauseNoAnswer after this many
+	// offers in a row rang out (0 = never).
+	MaxNoAnswer int
+}
 
 // AgentSpec is an agent as configured.
 type AgentSpec struct {
@@ -23,74 +34,25 @@ type AgentSpec struct {
 // with Skill; the routing strategy is longest-idle.
 type QueueSpec struct {
 	Name, Skill string
+	// Retry is how long a call waits after one of its offers failed before its
+	// next offer, so that phones failing at once cannot make the queue spin.
+	Retry time.Duration
 }
 
 // Offer asks the call layer to ring AgentID for CallID. The agent stays
-// reserved for the call until OfferResult or Leave.
+// reserved for the call until OfferResult, even after the call left.
 type Offer struct {
 	CallID, Queue, AgentID string
-}
-
-// AgentState is where an agent is in the offer cycle.
-type AgentState int
-
-const (
-	AgentOffline   AgentState = iota // not registered or unreachable: never offered
-	AgentAvailable                   // idle: may be offered a call
-	AgentReserved                    // one offer is ringing: reserved for exactly one call
-	AgentBusy                        // connected to a call
-	// Paused (with a reason) and WrapUp (until a deadline) belong here: neither is
-	// offered, and Route will compare a wrap-up deadline with its now.
-)
-
-func (s AgentState) String() string {
-	switch s {
-	case AgentOffline:
-		return "offline"
-	case AgentAvailable:
-		return "available"
-	case AgentReserved:
-		return "reserved"
-	case AgentBusy:
-		return "busy"
-	}
-	return fmt.Sprintf("AgentState(%d)", int(s))
-}
-
-// Agent is the live state of one agent.
-type Agent struct {
-	ID     string
-	Skills []string
-	State  AgentState
-	// CallID is the call the agent is reserved for or connected to, "" if none.
-	// An agent who goes offline while connected keeps it, so that coming back
-	// online during the same call restores Busy rather than Available.
-	CallID string
-	// IdleSince orders Available agents: the earliest is offered first. A
-	// failed offer keeps it; the end of a call resets it.
-	IdleSince time.Time
-
-	// removed marks an agent dropped by Reconfigure while still on a call; it
-	// is deleted when that call ends.
-	removed bool
-}
-
-func (ag *Agent) hasSkill(skill string) bool {
-	for _, s := range ag.Skills {
-		if s == skill {
-			return true
-		}
-	}
-	return false
 }
 
 // Call is one caller in the ACD, waiting or connected.
 type Call struct {
 	ID    string
 	Queue string
-	// Skill is the skill of Queue. Reconfigure keeps it in step with the queue;
-	// a call whose queue was removed keeps the skill it joined with.
+	// Skill and Retry are those of Queue. Reconfigure keeps them in step with
+	// the queue; a call whose queue was removed keeps those it joined with.
 	Skill    string
+	Retry    time.Duration
 	JoinedAt time.Time
 	// Seq breaks ties between calls that joined at the same instant.
 	Seq uint64
@@ -98,6 +60,8 @@ type Call struct {
 	// connected agent (Answered true); "" while the call waits for an offer.
 	AgentID  string
 	Answered bool
+	// NotBefore is when the call may be offered again after a failed offer.
+	NotBefore time.Time
 	// Failed counts offers of this call that each agent did not answer (or
 	// that were withdrawn because the agent went away).
 	Failed map[string]int
@@ -105,12 +69,19 @@ type Call struct {
 	offers chan Offer // buffered 1; only the owner goroutine sends and closes
 }
 
+// unoffered reports whether the call waits with no offer ringing.
+func (c *Call) unoffered() bool { return c.AgentID == "" && !c.Answered }
+
+// waiting reports whether Route may offer the call at now.
+func (c *Call) waiting(now time.Time) bool { return c.unoffered() && !now.Before(c.NotBefore) }
+
 // State is everything the ACD knows. It is owned by one goroutine and is not
 // safe for concurrent use.
 type State struct {
-	Queues map[string]QueueSpec
-	Agents map[string]*Agent
-	Calls  map[string]*Call
+	Settings Settings
+	Queues   map[string]QueueSpec
+	Agents   map[string]*Agent
+	Calls    map[string]*Call
 
 	nextSeq uint64
 	scratch routeScratch
@@ -118,27 +89,29 @@ type State struct {
 
 // NewState returns a state with the given configuration, all agents Offline
 // and no calls.
-func NewState(queues []QueueSpec, agents []AgentSpec) *State {
+func NewState(settings Settings, queues []QueueSpec, agents []AgentSpec) *State {
 	s := &State{
 		Agents: make(map[string]*Agent, len(agents)),
 		Calls:  make(map[string]*Call),
 	}
-	s.reconfigure(queues, agents)
+	s.reconfigure(settings, queues, agents)
 	return s
 }
 
 // reconfigure swaps in a new configuration. Agents keep their state; removed
 // agents lose any reservation and linger only while connected to a call.
-// Calls in a queue that still exists follow its new skill; calls in a removed
-// queue keep waiting with the skill they joined with (new joins are refused).
-func (s *State) reconfigure(queues []QueueSpec, agents []AgentSpec) {
+// Calls in a queue that still exists follow its new skill and retry; calls in
+// a removed queue keep waiting with those they joined with (new joins are
+// refused). New settings apply to the next offer results.
+func (s *State) reconfigure(settings Settings, queues []QueueSpec, agents []AgentSpec) {
+	s.Settings = settings
 	s.Queues = make(map[string]QueueSpec, len(queues))
 	for _, q := range queues {
 		s.Queues[q.Name] = q
 	}
 	for _, c := range s.Calls {
 		if q, ok := s.Queues[c.Queue]; ok {
-			c.Skill = q.Skill
+			c.Skill, c.Retry = q.Skill, q.Retry
 		}
 	}
 
@@ -151,15 +124,13 @@ func (s *State) reconfigure(queues []QueueSpec, agents []AgentSpec) {
 			ag.removed = false
 			continue
 		}
-		s.Agents[spec.ID] = &Agent{ID: spec.ID, Skills: skills, State: AgentOffline}
+		s.Agents[spec.ID] = &Agent{ID: spec.ID, Skills: skills}
 	}
 	for id, ag := range s.Agents {
 		if wanted[id] {
 			continue
 		}
-		if ag.State == AgentReserved {
-			s.withdraw(ag)
-		}
+		s.withdraw(ag)
 		if ag.CallID != "" {
 			ag.removed = true
 			continue
@@ -182,6 +153,7 @@ func (s *State) join(callID, queue string, now time.Time) (*Call, error) {
 		ID:       callID,
 		Queue:    queue,
 		Skill:    q.Skill,
+		Retry:    q.Retry,
 		JoinedAt: now,
 		Seq:      s.nextSeq,
 		offers:   make(chan Offer, 1),
@@ -190,138 +162,36 @@ func (s *State) join(callID, queue string, now time.Time) (*Call, error) {
 	return c, nil
 }
 
-// leave removes a call and frees its agent, who becomes idle from now.
-// Unknown calls are ignored.
+// leave removes a call. Its connected agent is free, idle from now. An agent
+// whose offer the call layer has not read yet is free at once (nothing rings);
+// one whose phone rings stays Reserved until OfferResult reports the leg
+// resolved. Unknown calls are ignored.
 func (s *State) leave(callID string, now time.Time) {
 	c, ok := s.Calls[callID]
 	if !ok {
 		return
 	}
 	delete(s.Calls, callID)
-	close(c.offers)
-	if c.AgentID == "" {
-		return
-	}
+	defer close(c.offers)
 	ag, ok := s.Agents[c.AgentID]
 	if !ok || ag.CallID != callID {
 		return
 	}
-	ag.CallID = ""
-	if ag.removed {
-		delete(s.Agents, ag.ID)
-		return
-	}
-	if ag.State == AgentReserved || ag.State == AgentBusy {
-		// Wrap-up will go here: WrapUp until now+wrap instead of Available.
-		ag.State = AgentAvailable
-		ag.IdleSince = now
-	}
-}
-
-// offerResult applies the outcome of an offer and reports whether it was the
-// call's outstanding offer. Results for calls that left, or for offers that were
-// withdrawn, change nothing and report false.
-func (s *State) offerResult(callID, agentID string, answered bool) bool {
-	c, ok := s.Calls[callID]
-	if !ok || c.Answered || c.AgentID != agentID {
-		return false
-	}
-	ag, ok := s.Agents[agentID]
-	if !ok || ag.State != AgentReserved || ag.CallID != callID {
-		return false // cannot happen while the invariants hold; refuse rather than corrupt
-	}
-	if answered {
-		c.Answered = true
-		ag.State = AgentBusy
-		return true
-	}
-	s.release(ag, c)
-	ag.State = AgentAvailable // IdleSince unchanged: a missed ring is not work
-	return true
-}
-
-// agentOnline makes an Offline agent Available (idle from now), or Busy again if
-// it went offline during a call that is still connected. Returns false for
-// unknown agents.
-func (s *State) agentOnline(id string, now time.Time) bool {
-	ag, ok := s.Agents[id]
-	if !ok {
-		return false
-	}
-	if ag.State != AgentOffline {
-		return true // re-registration refreshes must not reset the idle time
-	}
-	if c, ok := s.Calls[ag.CallID]; ok && c.Answered && c.AgentID == id {
-		ag.State = AgentBusy
-		return true
-	}
-	ag.CallID = ""
-	ag.State = AgentAvailable
-	ag.IdleSince = now
-	return true
-}
-
-// agentOffline takes an agent out of routing. A reservation is withdrawn so the
-// call gets the next offer; a connected call keeps its agent. Returns false for
-// unknown agents.
-func (s *State) agentOffline(id string) bool {
-	ag, ok := s.Agents[id]
-	if !ok {
-		return false
-	}
-	if ag.State == AgentReserved {
-		s.withdraw(ag)
-	}
-	ag.State = AgentOffline
-	return true
-}
-
-// withdraw cancels the offer an agent is reserved for. The call counts it as a
-// failure of that agent and waits for the next offer; an unread offer is taken
-// back out of the call's channel so the call layer does not ring a gone agent.
-func (s *State) withdraw(ag *Agent) {
-	c, ok := s.Calls[ag.CallID]
-	if ok && c.AgentID == ag.ID && !c.Answered {
-		select {
-		case <-c.offers:
-		default:
-		}
-		s.release(ag, c)
-	} else {
+	switch {
+	case c.Answered:
+		s.endCall(ag, now)
+	case takeBack(c):
 		ag.CallID = ""
 	}
-	ag.State = AgentAvailable
 }
 
-// release undoes a reservation between ag and c, counting a failed try.
-func (s *State) release(ag *Agent, c *Call) {
-	if c.Failed == nil {
-		c.Failed = make(map[string]int)
-	}
-	c.Failed[ag.ID]++
-	c.AgentID = ""
-	ag.CallID = ""
-}
-
-// apply reserves the agents of offers returned by Route and hands each offer to
-// its call without blocking.
-func (s *State) apply(offers []Offer) {
-	for _, o := range offers {
-		c, ok := s.Calls[o.CallID]
-		ag, ok2 := s.Agents[o.AgentID]
-		if !ok || !ok2 || c.AgentID != "" || c.Answered || ag.State != AgentAvailable {
-			continue // Route never produces these; guard the invariants anyway
-		}
-		ag.State = AgentReserved
-		ag.CallID = c.ID
-		c.AgentID = ag.ID
-		// The channel is empty: the call had no outstanding offer and withdraw
-		// drains withdrawn ones. Drain anyway so the send can never block.
-		select {
-		case <-c.offers:
-		default:
-		}
-		c.offers <- o
+// endCall frees an agent whose call ended. Wrap-up will go here: WrapUp until
+// now+wrap instead of idle.
+func (s *State) endCall(ag *Agent, now time.Time) {
+	ag.CallID, ag.Connected = "", false
+	ag.IdleSince = now
+	if ag.removed {
+		delete(s.Agents, ag.ID)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotline-pbx/hotline/acd"
 	"github.com/hotline-pbx/hotline/ivr"
 	"github.com/hotline-pbx/hotline/media"
 	"github.com/hotline-pbx/hotline/recording"
@@ -184,7 +185,7 @@ func (c *call) ring(ctx context.Context, log *slog.Logger, agent string, timeout
 	log = log.With("agent", agent)
 	leg, err := c.sw.media.NewLeg(c.in.ID + "/" + agent)
 	if err != nil {
-		c.sw.acd.OfferResult(c.in.ID, agent, false)
+		c.sw.acd.OfferResult(c.in.ID, agent, acd.OfferNoAnswer)
 		return false, fmt.Errorf("agent leg: %w", err)
 	}
 	defer leg.Close()
@@ -194,13 +195,13 @@ func (c *call) ring(ctx context.Context, log *slog.Logger, agent string, timeout
 	out, err := c.sw.sip.Dial(ringCtx, agent, c.in.Caller, leg, c.in.Leg.Params().Codec)
 	cancel()
 	if err != nil {
-		c.sw.acd.OfferResult(c.in.ID, agent, false)
+		c.sw.acd.OfferResult(c.in.ID, agent, acd.OfferNoAnswer)
 		if ctx.Err() == nil {
 			log.Info("agent did not answer", "reason", err.Error(), "after", time.Since(ringStart).Round(time.Millisecond))
 		}
 		return false, nil
 	}
-	if !c.sw.acd.OfferResult(c.in.ID, agent, true) {
+	if !c.sw.acd.OfferResult(c.in.ID, agent, acd.OfferAnswered) {
 		// The offer was withdrawn while the phone rang (agent unregistered,
 		// reload): another agent may already be ringing for this caller.
 		log.Info("offer withdrawn after answer; releasing the agent")

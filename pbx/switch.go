@@ -70,16 +70,17 @@ func loadSnapshot(cfg *config.Config) (*snapshot, error) {
 	return &snapshot{cfg: cfg, prompts: prompts}, nil
 }
 
-func acdSpecs(cfg *config.Config) ([]acd.QueueSpec, []acd.AgentSpec) {
+func acdSpecs(cfg *config.Config) (acd.Settings, []acd.QueueSpec, []acd.AgentSpec) {
+	settings := acd.Settings{BusyBackoff: cfg.ACD.BusyBackoff.Duration, MaxNoAnswer: cfg.ACD.MaxNoAnswer}
 	var qs []acd.QueueSpec
 	for name, q := range cfg.Queues {
-		qs = append(qs, acd.QueueSpec{Name: name, Skill: q.Skill})
+		qs = append(qs, acd.QueueSpec{Name: name, Skill: q.Skill, Retry: q.Retry.Duration})
 	}
 	var as []acd.AgentSpec
 	for _, a := range cfg.Agents {
 		as = append(as, acd.AgentSpec{ID: a.ID, Skills: a.Skills})
 	}
-	return qs, as
+	return settings, qs, as
 }
 
 // Start opens the database, the media engine and the SIP transports.
@@ -101,8 +102,8 @@ func (s *Switch) Start(ctx context.Context) error {
 		s.records.Close()
 		return err
 	}
-	qs, as := acdSpecs(cfg)
-	s.acd = acd.New(qs, as, nil, s.log)
+	settings, qs, as := acdSpecs(cfg)
+	s.acd = acd.New(settings, qs, as, nil, s.log)
 	s.acdDone = make(chan struct{})
 	go func() { defer close(s.acdDone); s.acd.Run(ctx) }()
 
@@ -113,9 +114,9 @@ func (s *Switch) Start(ctx context.Context) error {
 		OnAgent: func(agent string, up bool) {
 			// In this slice a registered agent is logged in and available.
 			if up {
-				s.acd.AgentOnline(agent)
+				s.acd.Presence(agent, acd.PresenceReachable)
 			} else {
-				s.acd.AgentOffline(agent)
+				s.acd.Presence(agent, acd.PresenceOffline)
 			}
 		},
 		Logger: s.log,
@@ -153,8 +154,8 @@ func (s *Switch) Reload(cfg *config.Config) error {
 		return err
 	}
 	s.snap.Store(snap)
-	qs, as := acdSpecs(cfg)
-	s.acd.Reconfigure(qs, as)
+	settings, qs, as := acdSpecs(cfg)
+	s.acd.Reconfigure(settings, qs, as)
 	for _, b := range s.sip.Registrar().Bindings() {
 		if cfg.Agent(b.User) == nil { // deleted agents cannot keep taking calls
 			s.sip.Registrar().Remove(b.User)
