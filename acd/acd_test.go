@@ -339,6 +339,27 @@ func TestAgentAwayDuringOfferReroutes(t *testing.T) {
 	}
 }
 
+// TestResultOfWithdrawnOfferAfterSameAgentReoffered: ann's phone flaps while
+// ringing for c1, and c1 is offered to ann again before the call layer has
+// reported the first leg. That report must not end the new offer.
+func TestResultOfWithdrawnOfferAfterSameAgentReoffered(t *testing.T) {
+	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
+	a.Presence("ann", PresenceReachable)
+	ch := mustJoin(t, a, "c1", "sales")
+	expectOffer(t, a, ch, "c1", "ann")
+	a.Presence("ann", PresenceUnreachable)
+	a.Presence("ann", PresenceReachable) // c1 is offered to ann again, unread
+
+	if a.OfferResult("c1", "ann", OfferNoAnswer) {
+		t.Fatal("result of the withdrawn leg connected the call")
+	}
+	expectDescribed(t, a, "ann", "reserved call=c1 idle=0s")
+	expectOffer(t, a, ch, "c1", "ann")
+	if !a.OfferResult("c1", "ann", OfferAnswered) {
+		t.Fatal("answer to the new offer did not connect")
+	}
+}
+
 func TestWithdrawnOfferIsTakenBackFromTheChannel(t *testing.T) {
 	a, _ := startACD(t, []QueueSpec{salesQueue}, []AgentSpec{{ID: "ann", Skills: []string{"sales"}}})
 	a.Presence("ann", PresenceReachable)

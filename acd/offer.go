@@ -47,6 +47,11 @@ func (s *State) offerResult(callID, agentID string, outcome Outcome, now time.Ti
 	}
 	c := s.Calls[callID]
 	live := c != nil && c.AgentID == agentID // else the call left (its ID may be in use again)
+	if live && unread(c) {
+		// The call layer has not read this offer, so the result is for an
+		// earlier one to the same agent, withdrawn when the agent went away.
+		return false
+	}
 	if outcome == OfferAnswered {
 		ag.NoAnswers = 0
 		if live {
@@ -150,6 +155,17 @@ func (c *Call) failedOn(agentID string) {
 func takeBack(c *Call) bool {
 	select {
 	case <-c.offers:
+		return true
+	default:
+		return false
+	}
+}
+
+// unread reports whether the call's offer still waits in its channel.
+func unread(c *Call) bool {
+	select {
+	case o := <-c.offers:
+		c.offers <- o // only the owner sends: the buffer is free again
 		return true
 	default:
 		return false
