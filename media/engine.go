@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -111,8 +112,8 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// NewLeg binds a free even port of the pool (skipping ports other programs
-// hold), starts the leg's reader goroutine and assigns it to a shard.
+// NewLeg binds a random free even port of the pool (skipping ports other
+// programs hold), starts the leg's reader goroutine and assigns it to a shard.
 func (e *Engine) NewLeg(name string) (*Leg, error) {
 	e.mu.Lock()
 	closed := e.closed
@@ -160,15 +161,20 @@ func (e *Engine) forget(l *Leg) {
 	e.pool.release(l.port)
 }
 
-// portPool hands out the even ports of a range. A cursor walks round the
-// range so a port just freed is reused last: late packets of the old call
-// then cannot reach a new one.
+// portPool hands out the even ports of a range in random order, so that
+// nobody can guess the port of the next leg from the last one (the agent
+// leg is not the caller leg + 2). Late packets of an earlier call that reach
+// a reused port come from a source the new call does not accept.
 type portPool struct {
-	mu     sync.Mutex
-	first  int    // lowest even port
-	inUse  []bool // by (port-first)/2
-	cursor int
+	mu    sync.Mutex
+	first int     // lowest even port
+	free  []int32 // indexes (port-first)/2 not handed out, in any order
+	inUse []bool  // by index
 }
+
+// maxBindAttempts bounds how many random ports one acquire tries when other
+// programs hold them.
+const maxBindAttempts = 32
 
 func (pp *portPool) init(portMin, portMax int) error {
 	pp.first = portMin + portMin%2
@@ -180,41 +186,63 @@ func (pp *portPool) init(portMin, portMax int) error {
 		return fmt.Errorf("media: config: port range %d-%d holds no even RTP port with its RTCP port", portMin, portMax)
 	}
 	pp.inUse = make([]bool, count)
+	pp.free = make([]int32, count)
+	for i := range pp.free {
+		pp.free[i] = int32(i)
+	}
 	return nil
 }
 
-// acquire binds the next free port that bind accepts. Ports held by other
-// programs are skipped; any other bind error is returned.
+// acquire binds a random free port that bind accepts, calling bind without
+// the pool's lock. Ports held by other programs are set aside and another
+// is tried, at most maxBindAttempts times; any other bind error is returned.
 func (pp *portPool) acquire(bind func(port int) (*net.UDPConn, error)) (*net.UDPConn, int, error) {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	busy := 0
-	for range pp.inUse {
-		i := pp.cursor
-		pp.cursor = (pp.cursor + 1) % len(pp.inUse)
-		if pp.inUse[i] {
-			continue
+	var busy []int
+	defer func() {
+		for _, port := range busy {
+			pp.release(port)
 		}
-		port := pp.first + 2*i
+	}()
+	for range maxBindAttempts {
+		port, ok := pp.take()
+		if !ok {
+			break
+		}
 		conn, err := bind(port)
-		if errors.Is(err, syscall.EADDRINUSE) {
-			busy++
-			continue
+		if err == nil {
+			return conn, port, nil
 		}
-		if err != nil {
+		busy = append(busy, port)
+		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, 0, fmt.Errorf("bind RTP port %d: %w", port, err)
 		}
-		pp.inUse[i] = true
-		return conn, port, nil
 	}
 	last := pp.first + 2*(len(pp.inUse)-1)
-	return nil, 0, fmt.Errorf("%w in %d-%d (%d held by other programs)", ErrNoPorts, pp.first, last, busy)
+	return nil, 0, fmt.Errorf("%w in %d-%d (%d held by other programs)", ErrNoPorts, pp.first, last, len(busy))
 }
 
+// take removes a uniformly random port from the free list in O(1).
+func (pp *portPool) take() (int, bool) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	n := len(pp.free)
+	if n == 0 {
+		return 0, false
+	}
+	k := rand.IntN(n)
+	i := pp.free[k]
+	pp.free[k] = pp.free[n-1]
+	pp.free = pp.free[:n-1]
+	pp.inUse[i] = true
+	return pp.first + 2*int(i), true
+}
+
+// release gives a port back; a port not handed out is ignored.
 func (pp *portPool) release(port int) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
-	if i := (port - pp.first) / 2; i >= 0 && i < len(pp.inUse) {
+	if i := (port - pp.first) / 2; i >= 0 && i < len(pp.inUse) && pp.inUse[i] {
 		pp.inUse[i] = false
+		pp.free = append(pp.free, int32(i))
 	}
 }
