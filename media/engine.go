@@ -21,8 +21,13 @@ var ErrClosed = errors.New("media: closed")
 
 // Config configures an Engine.
 type Config struct {
-	// IP is the address RTP sockets bind to and that goes into SDP.
+	// IP is the address RTP sockets bind to and, unless Advertise is set,
+	// the one that goes into SDP.
 	IP netip.Addr
+	// Advertise, when set, is the address that goes into SDP (LocalAddr)
+	// for a host behind 1:1 NAT (clouds); IP may then be unspecified
+	// (0.0.0.0 or ::).
+	Advertise netip.Addr
 	// PortMin and PortMax are an inclusive range. Legs take even ports p
 	// with p+1 (RTCP, reserved but unused for now) also in the range.
 	PortMin, PortMax int
@@ -52,8 +57,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if !cfg.IP.IsValid() {
 		return nil, errors.New("media: config: IP is not set")
 	}
-	if cfg.IP.IsUnspecified() { // it goes into SDP, where 0.0.0.0 means hold
-		return nil, fmt.Errorf("media: config: IP %v is unspecified; set the address peers reach this host at", cfg.IP)
+	if cfg.Advertise.IsValid() && cfg.Advertise.IsUnspecified() {
+		return nil, fmt.Errorf("media: config: advertised address %v is unspecified; set the address peers reach this host at", cfg.Advertise)
+	}
+	if cfg.IP.IsUnspecified() && !cfg.Advertise.IsValid() { // it would go into SDP, where 0.0.0.0 means hold
+		return nil, fmt.Errorf("media: config: IP %v is unspecified and no address is advertised; set the address peers reach this host at", cfg.IP)
 	}
 	if cfg.PortMin < 1 || cfg.PortMax > 65535 || cfg.PortMin > cfg.PortMax {
 		return nil, fmt.Errorf("media: config: port range %d-%d is not within 1-65535", cfg.PortMin, cfg.PortMax)
@@ -143,14 +151,25 @@ func (e *Engine) NewLeg(name string) (*Leg, error) {
 	return l, nil
 }
 
+// advertised is the address that goes into SDP.
+func (e *Engine) advertised() netip.Addr {
+	if e.cfg.Advertise.IsValid() {
+		return e.cfg.Advertise.Unmap()
+	}
+	return e.cfg.IP.Unmap()
+}
+
 // bind opens the UDP socket of one port.
 func (e *Engine) bind(port int) (*net.UDPConn, error) {
+	ip := e.cfg.IP.Unmap()
 	network := "udp6"
-	if e.cfg.IP.Unmap().Is4() {
+	switch {
+	case ip.Is4():
 		network = "udp4"
+	case ip.IsUnspecified(): // "::": both families
+		network = "udp"
 	}
-	addr := netip.AddrPortFrom(e.cfg.IP.Unmap(), uint16(port))
-	return net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
+	return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 }
 
 // forget removes a closed leg and gives its port back.

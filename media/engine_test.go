@@ -122,6 +122,8 @@ func TestNewEngineRejectsBadConfig(t *testing.T) {
 		{IP: ip, PortMin: 10000, PortMax: 70000},
 		{IP: ip, PortMin: 10000, PortMax: 10000}, // no room for RTCP
 		{IP: ip, PortMin: 10000, PortMax: 10001, Shards: -1},
+		{IP: netip.IPv6Unspecified(), PortMin: 10000, PortMax: 10001},
+		{IP: ip, Advertise: netip.IPv4Unspecified(), PortMin: 10000, PortMax: 10001},
 	} {
 		if e, err := NewEngine(cfg); err == nil {
 			e.Close()

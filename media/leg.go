@@ -123,7 +123,7 @@ func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg 
 		name:       name,
 		conn:       conn,
 		port:       port,
-		local:      netip.AddrPortFrom(e.cfg.IP, uint16(port)),
+		local:      netip.AddrPortFrom(e.advertised(), uint16(port)),
 		shard:      s,
 		log:        e.log.With("leg", name),
 		dtmf:       make(chan byte, dtmfBuffer),

@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -157,4 +158,31 @@ func TestPortPoolBindsOutsideItsLock(t *testing.T) {
 	}
 	close(release)
 	<-slowDone
+}
+
+// With Advertise, sockets bind to IP (here unspecified) and SDP carries the
+// advertised address, where packets do arrive.
+func TestAdvertisedAddress(t *testing.T) {
+	advertised := netip.MustParseAddr("127.0.5.24")
+	e := newEngineAt(t, "", Config{IP: netip.IPv4Unspecified(), Advertise: advertised})
+	l := newTestLeg(t, e, "l")
+	if got := l.LocalAddr().Addr(); got != advertised {
+		t.Errorf("LocalAddr %v, want the advertised %v", l.LocalAddr(), advertised)
+	}
+	bound := l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	if !bound.Addr().IsUnspecified() || bound.Port() != l.LocalAddr().Port() {
+		t.Errorf("socket bound to %v, want 0.0.0.0:%d", bound, l.LocalAddr().Port())
+	}
+	peer := newRawPeer(t, "127.0.5.25")
+	l.SetParams(Params{Remote: peer.addr(), Codec: PCMU})
+	stream := rtpStream{ssrc: 3}
+	stream.tone(peer, l.LocalAddr(), PCMU, 440, 1)
+	eventually(t, "packet received on the advertised address", func() bool { return l.Stats().PacketsIn == 1 })
+
+	// A private IP behind 1:1 NAT: bound there, advertised elsewhere.
+	e2 := newEngineAt(t, "127.0.5.26", Config{Advertise: netip.MustParseAddr("127.0.5.27")})
+	l2 := newTestLeg(t, e2, "l2")
+	if got, bound := l2.LocalAddr().Addr().String(), l2.conn.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.5.27" || bound != "127.0.5.26" {
+		t.Errorf("LocalAddr %s bound %s, want 127.0.5.27 and 127.0.5.26", got, bound)
+	}
 }
