@@ -10,40 +10,6 @@ import (
 	"time"
 )
 
-// Params is what SDP negotiation decided for a leg.
-type Params struct {
-	// Remote is the peer's address from its SDP c= and m= lines.
-	Remote netip.AddrPort
-	// Codec is the audio codec both sides agreed on.
-	Codec Codec
-	// PayloadType is the number the peer uses for Codec (normally 0 for
-	// PCMU and 8 for PCMA, but whatever the peer said is accepted).
-	PayloadType uint8
-	// DTMFPayloadType is the telephone-event payload number; 0 means RFC
-	// 4733 events were not negotiated.
-	DTMFPayloadType uint8
-	// PtimeMS is the audio per outgoing packet: 20 or 30 (0 means 20;
-	// values outside 10-120 are treated as 20).
-	PtimeMS int
-}
-
-const (
-	defaultPtimeMS = 20
-	minPtimeMS     = 10
-	maxPtimeMS     = 120
-)
-
-func (p Params) normalized() Params {
-	if p.PtimeMS < minPtimeMS || p.PtimeMS > maxPtimeMS {
-		p.PtimeMS = defaultPtimeMS
-	}
-	p.Remote = netip.AddrPortFrom(p.Remote.Addr().Unmap(), p.Remote.Port())
-	return p
-}
-
-// frameSamples is the number of samples (= G.711 bytes) in one packet.
-func (p *Params) frameSamples() int { return p.PtimeMS * SampleRate / 1000 }
-
 // Tap receives the audio a leg receives, decoded to 8 kHz linear PCM. It is
 // called on the leg's reader goroutine: it must not block, must not keep pcm
 // after returning and must not call the leg's Close.
@@ -60,7 +26,7 @@ type Stats struct {
 	Early                 uint64 // packets received before SetParams, dropped
 	Malformed             uint64 // not RTP version 2 or truncated, dropped
 	UnknownPayload        uint64 // payload type not negotiated, dropped
-	WrongSource           uint64 // from another address after latching, dropped
+	WrongSource           uint64 // from an address Params do not name, or not the locked one, dropped
 	SendErrors            uint64 // failed socket writes
 	LastReceived          time.Time
 	// Source is the latched address of the peer; zero until locked.
@@ -72,7 +38,7 @@ type Stats struct {
 type legState struct {
 	params     Params
 	negotiated bool
-	gen        uint64 // counts SetParams calls; restarts latching
+	gen        uint64 // counts changes of the accepted sources; restarts latching
 	peer       *Leg
 	tap        Tap
 }
@@ -143,19 +109,26 @@ func (l *Leg) Name() string { return l.name }
 // LocalAddr returns the address and port to put into SDP.
 func (l *Leg) LocalAddr() netip.AddrPort { return l.local }
 
-// SetParams applies an (re)negotiation: where to send, codec, payload numbers
-// and ptime. It restarts source latching; until a source is locked again,
-// packets go to p.Remote.
+// SetParams applies an (re)negotiation: where to send, which sources to
+// accept, codec, payload numbers and ptime. The first call, and
+// any that changes Remote or SignalIP, (re)starts source learning; until a
+// source is locked, packets go to p.Remote. A refresh with the same
+// addresses keeps the locked source.
 func (l *Leg) SetParams(p Params) {
 	p = p.normalized()
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
 	st := *l.state.Load()
+	relearn := !st.negotiated || !st.params.sameSource(&p)
 	st.params, st.negotiated = p, true
-	st.gen++
+	if relearn {
+		st.gen++
+	}
 
 	l.out.mu.Lock()
-	l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
+	if relearn {
+		l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
+	}
 	l.out.mu.Unlock()
 
 	l.state.Store(&st)

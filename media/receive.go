@@ -56,7 +56,7 @@ const (
 )
 
 // observe classifies a packet from src with sequence number seq under
-// negotiation gen.
+// source generation gen (the caller has checked that src is acceptable).
 func (t *latch) observe(src netip.AddrPort, seq uint16, gen uint64) latchVerdict {
 	if t.gen != gen {
 		*t = latch{gen: gen}
@@ -115,6 +115,12 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.early.Add(1)
 		return
 	}
+	// Strangers first: their packets are not even parsed.
+	src = unmap(src)
+	if !st.params.accepts(src) {
+		l.stats.wrongSource.Add(1)
+		return
+	}
 	// Cheap checks first: pion's errors allocate, garbage should not.
 	if len(data) < rtpHeaderSize || len(data) > maxPacket || data[0]>>6 != 2 {
 		l.stats.malformed.Add(1)
@@ -130,7 +136,6 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.unknownPayload.Add(1)
 		return
 	}
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	switch l.rx.latch.observe(src, pkt.SequenceNumber, st.gen) {
 	case latchReject:
 		l.stats.wrongSource.Add(1)
@@ -213,6 +218,10 @@ func (l *Leg) forwardFrom(from Codec, pkt *rtp.Packet, isEvent bool, now time.Ti
 
 	o := &l.out
 	o.mu.Lock()
+	if !o.open() {
+		o.mu.Unlock()
+		return
+	}
 	dest := o.dest
 	seq, ts, marker := o.forward(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now, samples)
 	ssrc := o.ssrc

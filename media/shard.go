@@ -356,11 +356,11 @@ func (s *shard) sendEvent(j *job, st *legState, now time.Time) bool {
 func (l *Leg) sendClocked(writer uint64, pt uint8, payload []byte, samples uint32, keepRef bool, now time.Time, buf []byte) {
 	o := &l.out
 	o.mu.Lock()
-	dest := o.dest
-	if !dest.IsValid() { // not negotiated yet: keep time, send nothing
+	if !o.open() { // not negotiated, or c=0.0.0.0: keep time, send nothing
 		o.mu.Unlock()
 		return
 	}
+	dest := o.dest
 	seq, ts, marker := o.stamp(writer, now, samples, keepRef)
 	ssrc := o.ssrc
 	o.mu.Unlock()
