@@ -32,4 +32,10 @@
 // consecutive sequence numbers, and from then on sends everything there;
 // until then packets go to the SDP address. Learning starts again only when
 // SetParams changes Remote or SignalIP. Ports are handed out in random order.
+//
+// # Hold
+//
+// A leg whose Params.Direction is RecvOnly or Inactive, or whose remote is
+// c=0.0.0.0, sends nothing (no forwarded audio, prompts or DTMF) but still
+// receives; on resume its stream continues with the marker bit set.
 package media

@@ -110,9 +110,9 @@ func (l *Leg) Name() string { return l.name }
 func (l *Leg) LocalAddr() netip.AddrPort { return l.local }
 
 // SetParams applies an (re)negotiation: where to send, which sources to
-// accept, codec, payload numbers and ptime. The first call, and
+// accept, direction, codec, payload numbers and ptime. The first call, and
 // any that changes Remote or SignalIP, (re)starts source learning; until a
-// source is locked, packets go to p.Remote. A refresh with the same
+// source is locked, packets go to p.Remote. A refresh or hold with the same
 // addresses keeps the locked source.
 func (l *Leg) SetParams(p Params) {
 	p = p.normalized()
@@ -129,10 +129,15 @@ func (l *Leg) SetParams(p Params) {
 	if relearn {
 		l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
 	}
+	l.out.sending = p.Direction.sends()
 	l.out.mu.Unlock()
 
 	l.state.Store(&st)
 }
+
+// OnHold reports whether this side does not both send and receive on the
+// leg (Params.Direction is not SendRecv).
+func (l *Leg) OnHold() bool { return l.state.Load().params.Direction != SendRecv }
 
 // Params returns the parameters last set (PtimeMS 0 reads back as 20).
 func (l *Leg) Params() Params { return l.state.Load().params }

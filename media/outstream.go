@@ -36,6 +36,7 @@ type outStream struct {
 	dest    netip.AddrPort
 	latched bool
 	gen     uint64 // source generation dest belongs to
+	sending bool   // the negotiated direction lets this side send
 
 	// Forwarding map from the peer's incoming stream to ours.
 	inSSRC    uint32
@@ -43,12 +44,12 @@ type outStream struct {
 	tsOffset  uint32
 }
 
-// open reports whether a packet may go out now. While it may not
-// (c=0.0.0.0, not negotiated) nothing is stamped and the writer is forgotten,
+// open reports whether a packet may go out now. While it may not (on hold,
+// c=0.0.0.0, not negotiated) nothing is stamped and the writer is forgotten,
 // so the first packet afterwards continues the sequence numbers, takes its
 // timestamp from the clock and carries the marker.
 func (o *outStream) open() bool {
-	if sendable(o.dest) {
+	if o.sending && sendable(o.dest) {
 		return true
 	}
 	o.writer = writerNone

@@ -1,6 +1,9 @@
 package media
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Params is what SDP negotiation decided for a leg.
 type Params struct {
@@ -11,6 +14,10 @@ type Params struct {
 	// from. When valid, RTP from that IP (any port: a phone behind NAT) is
 	// accepted besides RTP from Remote. Nothing else is.
 	SignalIP netip.Addr
+	// Direction is what this side does on the leg: the SIP layer maps the
+	// peer's SDP to it (peer sendonly: RecvOnly; peer inactive or
+	// c=0.0.0.0: Inactive).
+	Direction Direction
 	// Codec is the audio codec both sides agreed on.
 	Codec Codec
 	// PayloadType is the number the peer uses for Codec (normally 0 for
@@ -63,4 +70,44 @@ func unmap(a netip.AddrPort) netip.AddrPort {
 // unset, not c=0.0.0.0 (hold) and not port 0 (a refused stream).
 func sendable(dest netip.AddrPort) bool {
 	return dest.IsValid() && !dest.Addr().IsUnspecified() && dest.Port() != 0
+}
+
+// Direction is what this side does with a leg's media, as in SDP.
+type Direction uint8
+
+// The directions. The zero value is SendRecv.
+const (
+	SendRecv Direction = iota
+	SendOnly
+	RecvOnly
+	Inactive
+)
+
+// String returns the SDP attribute name ("sendrecv", ...).
+func (d Direction) String() string {
+	switch d {
+	case SendRecv:
+		return "sendrecv"
+	case SendOnly:
+		return "sendonly"
+	case RecvOnly:
+		return "recvonly"
+	case Inactive:
+		return "inactive"
+	}
+	return fmt.Sprintf("Direction(%d)", uint8(d))
+}
+
+// sends reports whether this side sends in direction d.
+func (d Direction) sends() bool { return d == SendRecv || d == SendOnly }
+
+// dtmfBlocked returns why RFC 4733 events cannot be sent under p, or nil.
+func (p *Params) dtmfBlocked() error {
+	if p.DTMFPayloadType == 0 {
+		return ErrNoDTMF
+	}
+	if !p.Direction.sends() {
+		return ErrNotSending
+	}
+	return nil
 }

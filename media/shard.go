@@ -17,6 +17,10 @@ var ErrInterrupted = errors.New("media: playback interrupted")
 // negotiated.
 var ErrNoDTMF = errors.New("media: telephone-event not negotiated")
 
+// ErrNotSending is returned by SendDTMF on a leg whose direction does not
+// send (on hold); an event under way when the hold came ends with it too.
+var ErrNotSending = errors.New("media: leg is not sending (on hold)")
+
 const (
 	// tickInterval is the period of a shard's one ticker.
 	tickInterval = 20 * time.Millisecond
@@ -164,8 +168,8 @@ func (l *Leg) SendDTMF(ctx context.Context, digit byte, duration time.Duration) 
 	if err != nil {
 		return err
 	}
-	if l.state.Load().params.DTMFPayloadType == 0 {
-		return fmt.Errorf("media: leg %q: send DTMF: %w", l.name, ErrNoDTMF)
+	if err := l.state.Load().params.dtmfBlocked(); err != nil {
+		return fmt.Errorf("media: leg %q: send DTMF: %w", l.name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -290,6 +294,12 @@ func (s *shard) step(j *job, now time.Time) {
 		j.start = now
 	}
 	st := j.leg.state.Load()
+	if j.kind == jobDTMF {
+		if err := st.params.dtmfBlocked(); err != nil { // renegotiated meanwhile
+			j.finish(err)
+			return
+		}
+	}
 	ptime := time.Duration(st.params.PtimeMS) * time.Millisecond
 	due := now.Sub(j.start) + pacingSlack
 	for sent := 0; j.clock <= due; sent++ {
@@ -328,9 +338,6 @@ func (s *shard) sendPromptFrame(j *job, st *legState, now time.Time) bool {
 // sendEvent sends the next packet of a DTMF event and reports whether it was
 // the last of the three end packets.
 func (s *shard) sendEvent(j *job, st *legState, now time.Time) bool {
-	if st.params.DTMFPayloadType == 0 { // renegotiated away meanwhile
-		return true
-	}
 	first := j.eventSent == 0 && j.endsSent == 0
 	if j.eventSent < j.eventSamples {
 		j.eventSent = min(j.eventSent+st.params.frameSamples(), j.eventSamples)
@@ -356,7 +363,7 @@ func (s *shard) sendEvent(j *job, st *legState, now time.Time) bool {
 func (l *Leg) sendClocked(writer uint64, pt uint8, payload []byte, samples uint32, keepRef bool, now time.Time, buf []byte) {
 	o := &l.out
 	o.mu.Lock()
-	if !o.open() { // not negotiated, or c=0.0.0.0: keep time, send nothing
+	if !o.open() { // not negotiated, or on hold: keep time, send nothing
 		o.mu.Unlock()
 		return
 	}

@@ -110,7 +110,7 @@ func TestAttackerCannotHijackLeg(t *testing.T) {
 }
 
 // Learning starts again only when the accepted sources change: a session
-// refresh with the same addresses keeps the lock.
+// refresh or a hold with the same addresses keeps the lock.
 func TestSetParamsRelearnsOnlyWhenAddressesChange(t *testing.T) {
 	e := newEngineAt(t, "127.0.5.11", Config{})
 	l := newTestLeg(t, e, "l")
@@ -139,16 +139,16 @@ func TestSetParamsRelearnsOnlyWhenAddressesChange(t *testing.T) {
 	feed(natA, 3)
 	check("NAT address latched", natA, 3, 3)
 
-	refresh := params
-	refresh.PtimeMS = 30
-	l.SetParams(refresh)
+	held := params
+	held.Direction, held.PtimeMS = RecvOnly, 30
+	l.SetParams(held)
 	feed(natB, 3) // another port of the signalling IP: the lock holds
 	feed(natA, 1)
-	check("refresh with the same addresses", natA, 4, 6)
+	check("hold with the same addresses", natA, 4, 6)
 
 	l.SetParams(params)
 	feed(natB, 1)
-	check("refresh back", natA, 4, 7)
+	check("resume with the same addresses", natA, 4, 7)
 
 	params.Remote = moved
 	l.SetParams(params)
