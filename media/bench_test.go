@@ -127,7 +127,7 @@ func BenchmarkShardTick(b *testing.B) {
 			b.Cleanup(func() { _ = e.Close() })
 			sink := newRawPeer(b, "127.0.0.1")
 			moh := NewPrompt("moh", Tone(300, 9*time.Second, 0.2))
-			s := newShard() // not running: the benchmark drives its ticks
+			s := newShard(timeouts{}) // not running: the benchmark drives its ticks
 			for i := range n {
 				l := newTestLeg(b, e, fmt.Sprint("leg", i))
 				codec := []Codec{PCMU, PCMA}[i%2]

@@ -14,7 +14,10 @@
 //
 // Work that needs a clock (prompts, music on hold, sending DTMF) runs on a few
 // shard goroutines (GOMAXPROCS by default). Each shard has ONE 20 ms ticker
-// serving every leg assigned to it, and sleeps when none of them is playing.
+// serving every leg assigned to it, and stops it when none of them is
+// playing. When RTP timeouts are configured, each shard also checks its own
+// legs once a second (no timer per leg) and closes MediaTimeout of a leg
+// that received nothing for too long.
 //
 // A leg's outgoing stream (SSRC, sequence number, timestamp) is written by its
 // shard (playback) and by the bridged peer's reader (forwarding); a small

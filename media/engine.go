@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // ErrNoPorts is returned by NewLeg when every RTP port of the range is taken.
@@ -33,6 +34,11 @@ type Config struct {
 	PortMin, PortMax int
 	// Shards is the number of clock workers; 0 means runtime.GOMAXPROCS(0).
 	Shards int
+	// Timeout ends a negotiated leg's wait for RTP: MediaTimeout is closed
+	// after this long without an accepted packet. HoldTimeout replaces it
+	// while the leg is on hold (a held peer often sends nothing). 0
+	// disables either.
+	Timeout, HoldTimeout time.Duration
 	// Logger receives leg events; nil discards them.
 	Logger *slog.Logger
 }
@@ -69,6 +75,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Shards < 0 {
 		return nil, fmt.Errorf("media: config: shards %d is negative", cfg.Shards)
 	}
+	if cfg.Timeout < 0 || cfg.HoldTimeout < 0 {
+		return nil, fmt.Errorf("media: config: RTP timeouts %v and %v: negative", cfg.Timeout, cfg.HoldTimeout)
+	}
 	if cfg.Shards == 0 {
 		cfg.Shards = runtime.GOMAXPROCS(0)
 	}
@@ -82,7 +91,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.nextJobID.Store(writerForward) // job ids start above the reserved writer ids
 	for range cfg.Shards {
-		s := newShard()
+		s := newShard(timeouts{active: cfg.Timeout, held: cfg.HoldTimeout})
 		e.shards = append(e.shards, s)
 		go s.run()
 	}
@@ -135,10 +144,12 @@ func (e *Engine) NewLeg(name string) (*Leg, error) {
 	}
 	shard := e.shards[e.nextShard.Add(1)%uint64(len(e.shards))]
 	l := newLeg(e, name, conn, port, shard)
+	shard.addLeg(l) // before Engine.Close can see it, so that its Close undoes this
 
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		shard.removeLeg(l)
 		_ = conn.Close()
 		e.pool.release(port)
 		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)

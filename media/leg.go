@@ -49,6 +49,7 @@ type legCounters struct {
 	early, malformed, unknownPayload         atomic.Uint64
 	wrongSource, sendErrors                  atomic.Uint64
 	lastReceived                             atomic.Int64 // unix nanoseconds
+	paramsAt                                 atomic.Int64 // unix nanoseconds of the last SetParams
 }
 
 // dtmfBuffer is how many digits DTMF() holds before new ones are dropped.
@@ -77,6 +78,10 @@ type Leg struct {
 	rx    receiver // owned by the reader goroutine
 	stats legCounters
 
+	timedOut        chan struct{} // closed once by the shard: no RTP for too long
+	timeoutReported bool          // guarded by shard.mu
+	shardSlot       int           // index in shard.legs, guarded by shard.mu
+
 	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
@@ -93,6 +98,7 @@ func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg 
 		shard:      s,
 		log:        e.log.With("leg", name),
 		dtmf:       make(chan byte, dtmfBuffer),
+		timedOut:   make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
 	l.state.Store(&legState{params: Params{PtimeMS: defaultPtimeMS}})
@@ -132,12 +138,20 @@ func (l *Leg) SetParams(p Params) {
 	l.out.sending = p.Direction.sends()
 	l.out.mu.Unlock()
 
+	// Before the state: the timeout check must never see a negotiated leg
+	// without its baseline.
+	l.stats.paramsAt.Store(time.Now().UnixNano())
 	l.state.Store(&st)
 }
 
 // OnHold reports whether this side does not both send and receive on the
 // leg (Params.Direction is not SendRecv).
 func (l *Leg) OnHold() bool { return l.state.Load().params.Direction != SendRecv }
+
+// MediaTimeout is closed, once, when the negotiated leg accepted no RTP for
+// Config.Timeout (Config.HoldTimeout while OnHold) since the later of its
+// last accepted packet and its last SetParams.
+func (l *Leg) MediaTimeout() <-chan struct{} { return l.timedOut }
 
 // Params returns the parameters last set (PtimeMS 0 reads back as 20).
 func (l *Leg) Params() Params { return l.state.Load().params }
@@ -207,6 +221,7 @@ func (l *Leg) Close() error {
 		l.unbridgeLocked()
 		bridgeMu.Unlock()
 		l.stopJob()
+		l.shard.removeLeg(l)
 		l.closeErr = l.conn.Close()
 		<-l.readerDone
 		l.engine.forget(l)

@@ -186,10 +186,14 @@ func (l *Leg) SendDTMF(ctx context.Context, digit byte, duration time.Duration) 
 	return j.wait(ctx)
 }
 
-// shard runs the clocked work of its legs on one goroutine with one ticker.
+// shard runs the clocked work of its legs on one goroutine with one ticker,
+// and checks their RTP timeouts on a slower one.
 type shard struct {
+	timeouts timeouts
+
 	mu      sync.Mutex
 	pending []*job
+	legs    []*Leg // every open leg of the shard, for the timeout check
 
 	wake    chan struct{}
 	quit    chan struct{}
@@ -199,13 +203,16 @@ type shard struct {
 	active []*job
 	packet [maxPacket]byte
 	frame  [maxPacket]byte
+
+	checks atomic.Uint64 // timeout checks done, for tests
 }
 
-func newShard() *shard {
+func newShard(t timeouts) *shard {
 	return &shard{
-		wake:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		timeouts: t,
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 }
 
@@ -224,30 +231,41 @@ func (s *shard) stop() {
 	<-s.stopped
 }
 
-// run is the shard goroutine. The ticker only runs while a job is active.
+// run is the shard goroutine. The 20 ms ticker only runs while a job is
+// active; the timeout check ticks once a second when timeouts are enabled.
 func (s *shard) run() {
 	defer close(s.stopped)
 	ticker := time.NewTicker(tickInterval)
 	defer ticker.Stop()
+	ticking := true
+	var checks <-chan time.Time
+	if s.timeouts.enabled() {
+		check := time.NewTicker(timeoutCheckInterval)
+		defer check.Stop()
+		checks = check.C
+	}
 	for {
-		if len(s.active) == 0 {
-			ticker.Stop()
-			select {
-			case <-s.quit:
-				return
-			case <-s.wake:
-			}
+		var ticks <-chan time.Time
+		switch {
+		case len(s.active) > 0 && !ticking:
 			ticker.Reset(tickInterval)
-			s.adopt(time.Now())
-			continue
+			ticking = true
+		case len(s.active) == 0 && ticking:
+			ticker.Stop()
+			ticking = false
+		}
+		if ticking {
+			ticks = ticker.C
 		}
 		select {
 		case <-s.quit:
 			return
 		case <-s.wake:
 			s.adopt(time.Now())
-		case <-ticker.C:
+		case <-ticks:
 			s.tick(time.Now())
+		case <-checks:
+			s.checkTimeouts(time.Now())
 		}
 	}
 }
