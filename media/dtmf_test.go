@@ -98,3 +98,34 @@ func FuzzParseTelephoneEvent(f *testing.F) {
 		}
 	})
 }
+
+// Digits from SIP INFO reach DTMF() like received ones, with the same
+// counting and the same limit.
+func TestInjectDTMF(t *testing.T) {
+	e := newEngineAt(t, "127.0.5.23", Config{})
+	l := newTestLeg(t, e, "l")
+	for _, d := range []byte("0123456789*#ABCDa") {
+		if err := l.InjectDTMF(d); err != nil {
+			t.Fatalf("InjectDTMF(%q): %v", d, err)
+		}
+	}
+	for _, d := range []byte("xE \x00") {
+		if err := l.InjectDTMF(d); err == nil {
+			t.Errorf("InjectDTMF(%q) accepted", d)
+		}
+	}
+	if got := drainDigits(l); got != "0123456789*#ABCDA" {
+		t.Errorf("DTMF() gave %q", got)
+	}
+	for range dtmfBuffer + 2 {
+		if err := l.InjectDTMF('7'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := l.Stats(); s.DTMFEvents != 17+dtmfBuffer+2 || s.DTMFDropped != 2 {
+		t.Errorf("%d events, %d dropped; want %d and 2", s.DTMFEvents, s.DTMFDropped, 17+dtmfBuffer+2)
+	}
+	if got := len(drainDigits(l)); got != dtmfBuffer {
+		t.Errorf("%d digits waiting, want %d", got, dtmfBuffer)
+	}
+}

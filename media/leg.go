@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -173,6 +174,27 @@ func (l *Leg) update(change func(*legState)) {
 // DTMF returns the digits received as RFC 4733 events, one per event. The
 // channel is never closed; digits arriving while it is full are dropped.
 func (l *Leg) DTMF() <-chan byte { return l.dtmf }
+
+// InjectDTMF reports digit ('0'-'9', '*', '#', 'A'-'D') on DTMF() as if it
+// had been received, for digits signalled otherwise (SIP INFO).
+func (l *Leg) InjectDTMF(digit byte) error {
+	code, err := digitEvent(digit)
+	if err != nil {
+		return fmt.Errorf("media: leg %q: inject DTMF: %w", l.name, err)
+	}
+	l.reportDigit(dtmfDigits[code])
+	return nil
+}
+
+// reportDigit hands one digit to DTMF(), or drops it when DTMF() is full.
+func (l *Leg) reportDigit(digit byte) {
+	l.stats.dtmfEvents.Add(1)
+	select {
+	case l.dtmf <- digit:
+	default:
+		l.stats.dtmfDropped.Add(1)
+	}
+}
 
 // FlushDTMF discards the digits not read yet.
 func (l *Leg) FlushDTMF() {

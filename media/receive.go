@@ -187,12 +187,7 @@ func (l *Leg) receiveEvent(pkt *rtp.Packet) {
 	if !ok || !l.rx.events.isNew(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}) {
 		return
 	}
-	l.stats.dtmfEvents.Add(1)
-	select {
-	case l.dtmf <- digit:
-	default:
-		l.stats.dtmfDropped.Add(1)
-	}
+	l.reportDigit(digit)
 }
 
 // forwardFrom sends a packet received on the bridged peer (whose codec is
