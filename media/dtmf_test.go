@@ -57,21 +57,24 @@ func TestTelephoneEventRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEventDeduper(t *testing.T) {
-	var d eventDeduper
+func TestEventLogRemembersEventsAndTheirBridge(t *testing.T) {
+	var d eventLog
 	first := eventKey{ssrc: 7, timestamp: 1000}
 	second := eventKey{ssrc: 7, timestamp: 2600}
 	steps := []struct {
-		key  eventKey
-		want bool
+		key       eventKey
+		bridge    uint64 // bridge at this packet
+		wantBegan uint64
+		wantNew   bool
 	}{
-		{first, true}, {first, false}, {first, false}, // updates and end packets
-		{second, true}, {first, false}, // late end packet of the first event
-		{eventKey{ssrc: 8, timestamp: 1000}, true}, // same timestamp, other stream
+		{first, 0, 0, true}, {first, 3, 0, false}, {first, 3, 0, false}, // bridged mid-event
+		{second, 3, 3, true}, {first, 3, 0, false}, // late end packet of the first event
+		{eventKey{ssrc: 8, timestamp: 1000}, 3, 3, true}, // same timestamp, other stream
 	}
 	for i, s := range steps {
-		if got := d.isNew(s.key); got != s.want {
-			t.Errorf("step %d %+v: isNew = %v, want %v", i, s.key, got, s.want)
+		began, isNew := d.observe(s.key, s.bridge)
+		if began != s.wantBegan || isNew != s.wantNew {
+			t.Errorf("step %d %+v: began %d new %v, want %d %v", i, s.key, began, isNew, s.wantBegan, s.wantNew)
 		}
 	}
 }

@@ -41,6 +41,7 @@ type legState struct {
 	negotiated bool
 	gen        uint64 // counts changes of the accepted sources; restarts latching
 	peer       *Leg
+	bridge     uint64 // counts changes of peer; an event is forwarded only within the bridge it began in
 	tap        Tap
 }
 
@@ -258,7 +259,9 @@ var bridgeMu sync.Mutex
 // Bridge connects two legs: from now on RTP received on a is forwarded to b's
 // remote and vice versa, transcoding PCMU<->PCMA when their codecs differ.
 // Telephone events are forwarded with the other leg's DTMF payload number
-// (dropped if it has none) and still reported on DTMF(). Playback on both
+// (dropped if it has none) and still reported on DTMF(); an event that began
+// before this bridge (the digit that chose the queue) is not forwarded.
+// Playback on both
 // legs stops; earlier bridges of either leg are undone. Packets are forwarded
 // as they arrive (no repacketisation: the far end gets the sender's ptime). A
 // prompt played on a bridged leg later replaces the forwarded audio until it
@@ -301,7 +304,7 @@ func (l *Leg) unbridgeLocked() {
 // setPeer changes where received packets are forwarded, and makes the next
 // packet sent on l a new talk spurt (re-anchored, marker set).
 func (l *Leg) setPeer(peer *Leg) {
-	l.update(func(st *legState) { st.peer = peer })
+	l.update(func(st *legState) { st.peer, st.bridge = peer, st.bridge+1 })
 	l.out.mu.Lock()
 	l.out.writer = writerNone
 	l.out.mu.Unlock()

@@ -28,7 +28,7 @@ type receiver struct {
 	pcm    [maxPacket]int16 // decoded audio for the tap
 	pkt    rtp.Packet
 	latch  latch
-	events eventDeduper
+	events eventLog
 }
 
 func (r *receiver) init() {
@@ -147,14 +147,15 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 	l.stats.bytesIn.Add(uint64(len(data)))
 	l.stats.lastReceived.Store(now.UnixNano())
 
+	forward := st.peer != nil
 	if isEvent {
-		l.receiveEvent(pkt)
+		forward = l.receiveEvent(pkt, st)
 	} else if st.tap != nil && len(pkt.Payload) > 0 {
 		pcm := l.rx.pcm[:len(pkt.Payload)]
 		DecodeFrame(st.params.Codec, pcm, pkt.Payload)
 		st.tap.WriteAudio(pcm)
 	}
-	if st.peer != nil {
+	if forward {
 		st.peer.forwardFrom(st.params.Codec, pkt, isEvent, now, l.rx.out[:])
 	}
 }
@@ -177,17 +178,24 @@ func (l *Leg) lockSource(src netip.AddrPort, st *legState) {
 	}
 }
 
-// receiveEvent reports the first packet of each RFC 4733 DTMF event.
-func (l *Leg) receiveEvent(pkt *rtp.Packet) {
+// receiveEvent reports the first packet of each RFC 4733 DTMF event and
+// tells whether the packet may be forwarded: only if its event began while
+// the current bridge already stood, so the tail of the digit that chose the
+// queue never reaches the agent.
+func (l *Leg) receiveEvent(pkt *rtp.Packet, st *legState) bool {
 	ev, ok := parseTelephoneEvent(pkt.Payload)
 	if !ok {
-		return
+		return false
 	}
-	digit, ok := eventDigit(ev.code)
-	if !ok || !l.rx.events.isNew(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}) {
-		return
+	var bridge uint64 // 0: the event began unbridged
+	if st.peer != nil {
+		bridge = st.bridge
 	}
-	l.reportDigit(digit)
+	began, isNew := l.rx.events.observe(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}, bridge)
+	if digit, isDigit := eventDigit(ev.code); isNew && isDigit {
+		l.reportDigit(digit)
+	}
+	return st.peer != nil && began == st.bridge
 }
 
 // forwardFrom sends a packet received on the bridged peer (whose codec is
