@@ -45,7 +45,7 @@ func BenchmarkTranscodeFrame(b *testing.B) {
 }
 
 // BenchmarkReceiveForward is the per-packet work of a bridged leg's reader
-// after the socket read: parse, latch check, optional tap, rewrite,
+// after the socket read: source and latch checks, parse, optional tap, rewrite,
 // transcode and the socket write to the peer's remote.
 func BenchmarkReceiveForward(b *testing.B) {
 	cases := []struct {
@@ -62,7 +62,8 @@ func BenchmarkReceiveForward(b *testing.B) {
 			e := newTestEngine(b, "127.0.0.1")
 			x, y := newTestLeg(b, e, "x"), newTestLeg(b, e, "y")
 			sink := newRawPeer(b, "127.0.0.1")
-			x.SetParams(Params{Remote: sink.addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
+			// The packets come from another port of the signalling IP (NAT).
+			x.SetParams(Params{Remote: sink.addr(), SignalIP: sink.addr().Addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
 			y.SetParams(Params{Remote: sink.addr(), Codec: c.to, PayloadType: uint8(c.to), DTMFPayloadType: 101})
 			Bridge(x, y)
 			if c.tapped {
@@ -126,7 +127,7 @@ func BenchmarkShardTick(b *testing.B) {
 			b.Cleanup(func() { _ = e.Close() })
 			sink := newRawPeer(b, "127.0.0.1")
 			moh := NewPrompt("moh", Tone(300, 9*time.Second, 0.2))
-			s := newShard() // not running: the benchmark drives its ticks
+			s := newShard(timeouts{}) // not running: the benchmark drives its ticks
 			for i := range n {
 				l := newTestLeg(b, e, fmt.Sprint("leg", i))
 				codec := []Codec{PCMU, PCMA}[i%2]

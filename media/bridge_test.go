@@ -176,3 +176,45 @@ func TestBridgeStopsPlaybackAndReplacesOldBridge(t *testing.T) {
 		t.Error("closing z left x bridged to it")
 	}
 }
+
+// The digit the caller pressed to choose the queue is still sending RFC
+// 4733 packets when the bridge is made: its tail must not reach the agent,
+// while a digit pressed after the bridge is forwarded. The menu hears both.
+func TestMenuDigitTailIsNotForwarded(t *testing.T) {
+	e := newEngineAt(t, "127.0.5.20", Config{})
+	x, y := newTestLeg(t, e, "caller-leg"), newTestLeg(t, e, "agent-leg")
+	caller, agent := newRawPeer(t, "127.0.5.21"), newRawPeer(t, "127.0.5.22")
+	x.SetParams(Params{Remote: caller.addr(), Codec: PCMU, DTMFPayloadType: 101})
+	y.SetParams(Params{Remote: agent.addr(), Codec: PCMU, DTMFPayloadType: 96})
+
+	stream := rtpStream{ssrc: 0xCA, seq: 1, ts: 8000}
+	menuDigit := stream.event(101, '1')
+	for _, pkt := range menuDigit[:2] {
+		caller.send(x.LocalAddr(), pkt)
+	}
+	eventually(t, "menu digit heard", func() bool { return x.Stats().PacketsIn == 2 })
+	Bridge(x, y)
+	for _, pkt := range menuDigit[2:] {
+		caller.send(x.LocalAddr(), pkt)
+	}
+	stream.digit(caller, x.LocalAddr(), 101, '2')
+	caller.send(x.LocalAddr(), rtpPacket(13, false, 99, 0, 0xCA, []byte{1})) // counted after the rest is done
+	eventually(t, "all handled", func() bool { return x.Stats().UnknownPayload == 1 })
+
+	if got := drainDigits(x); got != "12" {
+		t.Errorf("caller leg reported %q, want \"12\"", got)
+	}
+	if got := y.Stats().PacketsOut; got != 6 {
+		t.Errorf("agent leg sent %d packets, want the 6 of the second digit", got)
+	}
+	got := agent.pending()
+	if len(got) != 6 {
+		t.Errorf("agent received %d packets, want 6", len(got))
+	}
+	for _, pkt := range got {
+		var p rtp.Packet
+		if err := p.Unmarshal(pkt); err != nil || p.PayloadType != 96 || p.Payload[0] != 2 {
+			t.Errorf("agent got payload type %d, % x (%v); want only events of key 2", p.PayloadType, p.Payload, err)
+		}
+	}
+}

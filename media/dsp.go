@@ -42,14 +42,24 @@ func Goertzel(pcm []int16, freqHz float64) float64 {
 	return power / (half * half)
 }
 
+// MinTonePower is the least Goertzel power DominantFrequency takes for a
+// tone: that of a tone 30 dB below full scale (amplitude about 0.03). Silence,
+// line noise and a faint leak between streams stay below it, so they never
+// pass as a tone.
+const MinTonePower = 1e-3
+
 // DominantFrequency returns the candidate with the most power in pcm, or 0
-// when there are no candidates.
+// when there are no candidates or even the strongest has less power than
+// MinTonePower.
 func DominantFrequency(pcm []int16, candidates ...float64) float64 {
-	best, bestPower := 0.0, -1.0
+	best, bestPower := 0.0, 0.0
 	for _, f := range candidates {
 		if p := Goertzel(pcm, f); p > bestPower {
 			best, bestPower = f, p
 		}
+	}
+	if bestPower < MinTonePower {
+		return 0
 	}
 	return best
 }

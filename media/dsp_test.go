@@ -2,6 +2,7 @@ package media
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -45,5 +46,37 @@ func TestDominantFrequency(t *testing.T) {
 	}
 	if got := DominantFrequency(mix); got != 0 {
 		t.Errorf("DominantFrequency without candidates = %v, want 0", got)
+	}
+}
+
+// Silence and noise must never pass as a tone; a tone above the floor does,
+// however quiet the rest of the signal.
+func TestDominantFrequencyNeedsPowerAboveTheFloor(t *testing.T) {
+	const n = 2000 // 250 ms, as the end-to-end tests hear
+	noise := func(peak int) []int16 {
+		rng := rand.New(rand.NewPCG(1, 2))
+		pcm := make([]int16, n)
+		for i := range pcm {
+			pcm[i] = int16(rng.IntN(2*peak+1) - peak)
+		}
+		return pcm
+	}
+	tests := []struct {
+		name string
+		pcm  []int16
+		want float64
+	}{
+		{"silence", make([]int16, n), 0},
+		{"noise at -40 dBFS", noise(328), 0},
+		{"noise at -20 dBFS", noise(3277), 0},
+		{"tone at -40 dBFS", Tone(440, 250*time.Millisecond, 0.01), 0},
+		{"tone at -20 dBFS", Tone(440, 250*time.Millisecond, 0.1), 440},
+		{"tone at -6 dBFS", Tone(1000, 250*time.Millisecond, 0.5), 1000},
+	}
+	for _, tt := range tests {
+		if got := DominantFrequency(tt.pcm, 440, 1000); got != tt.want {
+			t.Errorf("%s: DominantFrequency = %v, want %v (power at 440 Hz %.2g, 1000 Hz %.2g)",
+				tt.name, got, tt.want, Goertzel(tt.pcm, 440), Goertzel(tt.pcm, 1000))
+		}
 	}
 }

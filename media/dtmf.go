@@ -75,22 +75,25 @@ type eventKey struct {
 	ssrc, timestamp uint32
 }
 
-// eventDeduper remembers the last few events so that the many packets of one
-// event, and a late end packet of an earlier one, yield a single digit.
-type eventDeduper struct {
+// eventLog remembers the last few events and the bridge each began in, so
+// that the many packets of one event, and a late end packet of an earlier
+// one, yield a single digit and follow the first packet's fate.
+type eventLog struct {
 	recent [4]eventKey
+	bridge [4]uint64
 	valid  [4]bool
 	next   int
 }
 
-// isNew reports whether k was not seen recently, and remembers it.
-func (d *eventDeduper) isNew(k eventKey) bool {
+// observe returns the bridge event k began in and whether k is new; a new
+// event is remembered as beginning in bridge.
+func (d *eventLog) observe(k eventKey, bridge uint64) (began uint64, isNew bool) {
 	for i, key := range d.recent {
 		if d.valid[i] && key == k {
-			return false
+			return d.bridge[i], false
 		}
 	}
-	d.recent[d.next], d.valid[d.next] = k, true
+	d.recent[d.next], d.bridge[d.next], d.valid[d.next] = k, bridge, true
 	d.next = (d.next + 1) % len(d.recent)
-	return true
+	return bridge, true
 }

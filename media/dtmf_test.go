@@ -57,21 +57,24 @@ func TestTelephoneEventRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEventDeduper(t *testing.T) {
-	var d eventDeduper
+func TestEventLogRemembersEventsAndTheirBridge(t *testing.T) {
+	var d eventLog
 	first := eventKey{ssrc: 7, timestamp: 1000}
 	second := eventKey{ssrc: 7, timestamp: 2600}
 	steps := []struct {
-		key  eventKey
-		want bool
+		key       eventKey
+		bridge    uint64 // bridge at this packet
+		wantBegan uint64
+		wantNew   bool
 	}{
-		{first, true}, {first, false}, {first, false}, // updates and end packets
-		{second, true}, {first, false}, // late end packet of the first event
-		{eventKey{ssrc: 8, timestamp: 1000}, true}, // same timestamp, other stream
+		{first, 0, 0, true}, {first, 3, 0, false}, {first, 3, 0, false}, // bridged mid-event
+		{second, 3, 3, true}, {first, 3, 0, false}, // late end packet of the first event
+		{eventKey{ssrc: 8, timestamp: 1000}, 3, 3, true}, // same timestamp, other stream
 	}
 	for i, s := range steps {
-		if got := d.isNew(s.key); got != s.want {
-			t.Errorf("step %d %+v: isNew = %v, want %v", i, s.key, got, s.want)
+		began, isNew := d.observe(s.key, s.bridge)
+		if began != s.wantBegan || isNew != s.wantNew {
+			t.Errorf("step %d %+v: began %d new %v, want %d %v", i, s.key, began, isNew, s.wantBegan, s.wantNew)
 		}
 	}
 }
@@ -97,4 +100,35 @@ func FuzzParseTelephoneEvent(f *testing.F) {
 			t.Fatalf("event %d: digit %q %v", ev.code, digit, isDigit)
 		}
 	})
+}
+
+// Digits from SIP INFO reach DTMF() like received ones, with the same
+// counting and the same limit.
+func TestInjectDTMF(t *testing.T) {
+	e := newEngineAt(t, "127.0.5.23", Config{})
+	l := newTestLeg(t, e, "l")
+	for _, d := range []byte("0123456789*#ABCDa") {
+		if err := l.InjectDTMF(d); err != nil {
+			t.Fatalf("InjectDTMF(%q): %v", d, err)
+		}
+	}
+	for _, d := range []byte("xE \x00") {
+		if err := l.InjectDTMF(d); err == nil {
+			t.Errorf("InjectDTMF(%q) accepted", d)
+		}
+	}
+	if got := drainDigits(l); got != "0123456789*#ABCDA" {
+		t.Errorf("DTMF() gave %q", got)
+	}
+	for range dtmfBuffer + 2 {
+		if err := l.InjectDTMF('7'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := l.Stats(); s.DTMFEvents != 17+dtmfBuffer+2 || s.DTMFDropped != 2 {
+		t.Errorf("%d events, %d dropped; want %d and 2", s.DTMFEvents, s.DTMFDropped, 17+dtmfBuffer+2)
+	}
+	if got := len(drainDigits(l)); got != dtmfBuffer {
+		t.Errorf("%d digits waiting, want %d", got, dtmfBuffer)
+	}
 }

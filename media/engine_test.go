@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // freeRange finds an even port p on ip with p and p+2 free: the test then
@@ -122,6 +123,10 @@ func TestNewEngineRejectsBadConfig(t *testing.T) {
 		{IP: ip, PortMin: 10000, PortMax: 70000},
 		{IP: ip, PortMin: 10000, PortMax: 10000}, // no room for RTCP
 		{IP: ip, PortMin: 10000, PortMax: 10001, Shards: -1},
+		{IP: netip.IPv6Unspecified(), PortMin: 10000, PortMax: 10001},
+		{IP: ip, Advertise: netip.IPv4Unspecified(), PortMin: 10000, PortMax: 10001},
+		{IP: ip, PortMin: 10000, PortMax: 10001, Timeout: -time.Second},
+		{IP: ip, PortMin: 10000, PortMax: 10001, HoldTimeout: -time.Second},
 	} {
 		if e, err := NewEngine(cfg); err == nil {
 			e.Close()

@@ -24,11 +24,11 @@ func FuzzReceive(f *testing.F) {
 	e := newTestEngine(f, "127.0.0.1")
 	a, b := newTestLeg(f, e, "a"), newTestLeg(f, e, "b")
 	sink := newRawPeer(f, "127.0.0.1")
-	a.SetParams(Params{Remote: sink.addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
+	a.SetParams(Params{Remote: sink.addr(), SignalIP: sink.addr().Addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
 	b.SetParams(Params{Remote: sink.addr(), Codec: PCMA, PayloadType: 8, DTMFPayloadType: 96})
 	Bridge(a, b)
 	a.SetTap(discardTap{})
-	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	src := netip.MustParseAddrPort("127.0.0.1:40000") // behind NAT: the signalling IP, another port
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := a.Stats()
 		a.receive(data, src, time.Now())

@@ -139,3 +139,101 @@ func rtpPacket(pt uint8, marker bool, seq uint16, ts, ssrc uint32, payload []byt
 	copy(buf[n:], payload)
 	return buf
 }
+
+// newEngineAt starts an engine for the tests of issue 5: its own loopback
+// address in 127.0.5.1-50, ports 30000-31999. cfg.IP and the range are
+// filled in; Shards defaults to 2.
+func newEngineAt(t testing.TB, ip string, cfg Config) *Engine {
+	t.Helper()
+	if !cfg.IP.IsValid() {
+		cfg.IP = netip.MustParseAddr(ip)
+	}
+	cfg.PortMin, cfg.PortMax = 30000, 31999
+	if cfg.Shards == 0 {
+		cfg.Shards = 2
+	}
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// eventPayload is one RFC 4733 payload for key code.
+func eventPayload(code uint8, end bool, duration uint16) []byte {
+	var b [telephoneEventSize]byte
+	telephoneEvent{code: code, end: end, volume: 10, duration: duration}.marshalTo(b[:])
+	return b[:]
+}
+
+// rtpStream is what a remote endpoint sends: one SSRC with consecutive
+// sequence numbers and timestamps.
+type rtpStream struct {
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+}
+
+// tone sends n 20 ms frames of a freq tone in codec c (payload type c).
+func (s *rtpStream) tone(p *rawPeer, to netip.AddrPort, c Codec, freq float64, n int) {
+	p.t.Helper()
+	pcm := Tone(freq, time.Duration(n)*20*time.Millisecond, 0.5)
+	for i := range n {
+		payload := make([]byte, 160)
+		EncodeFrame(c, payload, pcm[160*i:160*(i+1)])
+		p.send(to, rtpPacket(uint8(c), i == 0, s.seq, s.ts, s.ssrc, payload))
+		s.seq++
+		s.ts += 160
+	}
+}
+
+// digit sends one 60 ms RFC 4733 event for key on payload type pt: three
+// updates and three end packets, 6 packets in all.
+func (s *rtpStream) digit(p *rawPeer, to netip.AddrPort, pt uint8, key byte) {
+	p.t.Helper()
+	for _, pkt := range s.event(pt, key) {
+		p.send(to, pkt)
+	}
+}
+
+// event returns the 6 packets of one 60 ms event for key.
+func (s *rtpStream) event(pt uint8, key byte) [][]byte {
+	code, err := digitEvent(key)
+	if err != nil {
+		panic(err)
+	}
+	var pkts [][]byte
+	for i := range 6 {
+		end := i >= 3
+		dur := uint16(160 * min(i+1, 3))
+		pkts = append(pkts, rtpPacket(pt, i == 0, s.seq, s.ts, s.ssrc, eventPayload(code, end, dur)))
+		s.seq++
+	}
+	s.ts += 480
+	return pkts
+}
+
+// drainDigits returns the digits waiting on l.DTMF().
+func drainDigits(l *Leg) string {
+	var s []byte
+	for len(l.DTMF()) > 0 {
+		s = append(s, <-l.DTMF())
+	}
+	return string(s)
+}
+
+// pending reads what p has received within a short while: packets that
+// were sent before the call are already queued on loopback.
+func (p *rawPeer) pending() [][]byte {
+	var pkts [][]byte
+	for {
+		buf := make([]byte, maxPacket)
+		_ = p.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, _, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return pkts
+		}
+		pkts = append(pkts, buf[:n])
+	}
+}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -9,40 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// Params is what SDP negotiation decided for a leg.
-type Params struct {
-	// Remote is the peer's address from its SDP c= and m= lines.
-	Remote netip.AddrPort
-	// Codec is the audio codec both sides agreed on.
-	Codec Codec
-	// PayloadType is the number the peer uses for Codec (normally 0 for
-	// PCMU and 8 for PCMA, but whatever the peer said is accepted).
-	PayloadType uint8
-	// DTMFPayloadType is the telephone-event payload number; 0 means RFC
-	// 4733 events were not negotiated.
-	DTMFPayloadType uint8
-	// PtimeMS is the audio per outgoing packet: 20 or 30 (0 means 20;
-	// values outside 10-120 are treated as 20).
-	PtimeMS int
-}
-
-const (
-	defaultPtimeMS = 20
-	minPtimeMS     = 10
-	maxPtimeMS     = 120
-)
-
-func (p Params) normalized() Params {
-	if p.PtimeMS < minPtimeMS || p.PtimeMS > maxPtimeMS {
-		p.PtimeMS = defaultPtimeMS
-	}
-	p.Remote = netip.AddrPortFrom(p.Remote.Addr().Unmap(), p.Remote.Port())
-	return p
-}
-
-// frameSamples is the number of samples (= G.711 bytes) in one packet.
-func (p *Params) frameSamples() int { return p.PtimeMS * SampleRate / 1000 }
 
 // Tap receives the audio a leg receives, decoded to 8 kHz linear PCM. It is
 // called on the leg's reader goroutine: it must not block, must not keep pcm
@@ -60,7 +27,7 @@ type Stats struct {
 	Early                 uint64 // packets received before SetParams, dropped
 	Malformed             uint64 // not RTP version 2 or truncated, dropped
 	UnknownPayload        uint64 // payload type not negotiated, dropped
-	WrongSource           uint64 // from another address after latching, dropped
+	WrongSource           uint64 // from an address Params do not name, or not the locked one, dropped
 	SendErrors            uint64 // failed socket writes
 	LastReceived          time.Time
 	// Source is the latched address of the peer; zero until locked.
@@ -72,8 +39,9 @@ type Stats struct {
 type legState struct {
 	params     Params
 	negotiated bool
-	gen        uint64 // counts SetParams calls; restarts latching
+	gen        uint64 // counts changes of the accepted sources; restarts latching
 	peer       *Leg
+	bridge     uint64 // counts changes of peer; an event is forwarded only within the bridge it began in
 	tap        Tap
 }
 
@@ -83,6 +51,7 @@ type legCounters struct {
 	early, malformed, unknownPayload         atomic.Uint64
 	wrongSource, sendErrors                  atomic.Uint64
 	lastReceived                             atomic.Int64 // unix nanoseconds
+	paramsAt                                 atomic.Int64 // unix nanoseconds of the last SetParams
 }
 
 // dtmfBuffer is how many digits DTMF() holds before new ones are dropped.
@@ -111,6 +80,10 @@ type Leg struct {
 	rx    receiver // owned by the reader goroutine
 	stats legCounters
 
+	timedOut        chan struct{} // closed once by the shard: no RTP for too long
+	timeoutReported bool          // guarded by shard.mu
+	shardSlot       int           // index in shard.legs, guarded by shard.mu
+
 	closed     atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
@@ -123,10 +96,11 @@ func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg 
 		name:       name,
 		conn:       conn,
 		port:       port,
-		local:      netip.AddrPortFrom(e.cfg.IP, uint16(port)),
+		local:      netip.AddrPortFrom(e.advertised(), uint16(port)),
 		shard:      s,
 		log:        e.log.With("leg", name),
 		dtmf:       make(chan byte, dtmfBuffer),
+		timedOut:   make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
 	l.state.Store(&legState{params: Params{PtimeMS: defaultPtimeMS}})
@@ -143,23 +117,43 @@ func (l *Leg) Name() string { return l.name }
 // LocalAddr returns the address and port to put into SDP.
 func (l *Leg) LocalAddr() netip.AddrPort { return l.local }
 
-// SetParams applies an (re)negotiation: where to send, codec, payload numbers
-// and ptime. It restarts source latching; until a source is locked again,
-// packets go to p.Remote.
+// SetParams applies an (re)negotiation: where to send, which sources to
+// accept, direction, codec, payload numbers and ptime. The first call, and
+// any that changes Remote or SignalIP, (re)starts source learning; until a
+// source is locked, packets go to p.Remote. A refresh or hold with the same
+// addresses keeps the locked source.
 func (l *Leg) SetParams(p Params) {
 	p = p.normalized()
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
 	st := *l.state.Load()
+	relearn := !st.negotiated || !st.params.sameSource(&p)
 	st.params, st.negotiated = p, true
-	st.gen++
+	if relearn {
+		st.gen++
+	}
 
 	l.out.mu.Lock()
-	l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
+	if relearn {
+		l.out.dest, l.out.latched, l.out.gen = p.Remote, false, st.gen
+	}
+	l.out.sending = p.Direction.sends()
 	l.out.mu.Unlock()
 
+	// Before the state: the timeout check must never see a negotiated leg
+	// without its baseline.
+	l.stats.paramsAt.Store(time.Now().UnixNano())
 	l.state.Store(&st)
 }
+
+// OnHold reports whether this side does not both send and receive on the
+// leg (Params.Direction is not SendRecv).
+func (l *Leg) OnHold() bool { return l.state.Load().params.Direction != SendRecv }
+
+// MediaTimeout is closed, once, when the negotiated leg accepted no RTP for
+// Config.Timeout (Config.HoldTimeout while OnHold) since the later of its
+// last accepted packet and its last SetParams.
+func (l *Leg) MediaTimeout() <-chan struct{} { return l.timedOut }
 
 // Params returns the parameters last set (PtimeMS 0 reads back as 20).
 func (l *Leg) Params() Params { return l.state.Load().params }
@@ -181,6 +175,27 @@ func (l *Leg) update(change func(*legState)) {
 // DTMF returns the digits received as RFC 4733 events, one per event. The
 // channel is never closed; digits arriving while it is full are dropped.
 func (l *Leg) DTMF() <-chan byte { return l.dtmf }
+
+// InjectDTMF reports digit ('0'-'9', '*', '#', 'A'-'D') on DTMF() as if it
+// had been received, for digits signalled otherwise (SIP INFO).
+func (l *Leg) InjectDTMF(digit byte) error {
+	code, err := digitEvent(digit)
+	if err != nil {
+		return fmt.Errorf("media: leg %q: inject DTMF: %w", l.name, err)
+	}
+	l.reportDigit(dtmfDigits[code])
+	return nil
+}
+
+// reportDigit hands one digit to DTMF(), or drops it when DTMF() is full.
+func (l *Leg) reportDigit(digit byte) {
+	l.stats.dtmfEvents.Add(1)
+	select {
+	case l.dtmf <- digit:
+	default:
+		l.stats.dtmfDropped.Add(1)
+	}
+}
 
 // FlushDTMF discards the digits not read yet.
 func (l *Leg) FlushDTMF() {
@@ -229,6 +244,7 @@ func (l *Leg) Close() error {
 		l.unbridgeLocked()
 		bridgeMu.Unlock()
 		l.stopJob()
+		l.shard.removeLeg(l)
 		l.closeErr = l.conn.Close()
 		<-l.readerDone
 		l.engine.forget(l)
@@ -243,7 +259,9 @@ var bridgeMu sync.Mutex
 // Bridge connects two legs: from now on RTP received on a is forwarded to b's
 // remote and vice versa, transcoding PCMU<->PCMA when their codecs differ.
 // Telephone events are forwarded with the other leg's DTMF payload number
-// (dropped if it has none) and still reported on DTMF(). Playback on both
+// (dropped if it has none) and still reported on DTMF(); an event that began
+// before this bridge (the digit that chose the queue) is not forwarded.
+// Playback on both
 // legs stops; earlier bridges of either leg are undone. Packets are forwarded
 // as they arrive (no repacketisation: the far end gets the sender's ptime). A
 // prompt played on a bridged leg later replaces the forwarded audio until it
@@ -286,7 +304,7 @@ func (l *Leg) unbridgeLocked() {
 // setPeer changes where received packets are forwarded, and makes the next
 // packet sent on l a new talk spurt (re-anchored, marker set).
 func (l *Leg) setPeer(peer *Leg) {
-	l.update(func(st *legState) { st.peer = peer })
+	l.update(func(st *legState) { st.peer, st.bridge = peer, st.bridge+1 })
 	l.out.mu.Lock()
 	l.out.writer = writerNone
 	l.out.mu.Unlock()

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/pion/rtp"
 )
 
 func TestPlayToneReachesPeer(t *testing.T) {
@@ -186,59 +184,6 @@ func TestReceiveDedupesEventPackets(t *testing.T) {
 		t.Errorf("digits %q, want \"5#\"", digits)
 	}
 	l.FlushDTMF()
-}
-
-func TestLatchingFollowsRealSourceAndDropsOthers(t *testing.T) {
-	e := newTestEngine(t, "127.0.0.2")
-	leg := newTestLeg(t, e, "agent")
-	sdp := newRawPeer(t, "127.0.0.3")    // address the peer's SDP names
-	natted := newRawPeer(t, "127.0.0.4") // where its packets really come from (NAT)
-	bleed := newRawPeer(t, "127.0.0.5")  // somebody else spraying packets
-	leg.SetParams(Params{Remote: sdp.addr(), Codec: PCMU, DTMFPayloadType: 101})
-	short := NewPrompt("beep", Tone(1000, 20*time.Millisecond, 0.5))
-	payload := make([]byte, 160)
-
-	// Until a source is locked, we send to the SDP address.
-	if err := leg.Play(testContext(t), short); err != nil {
-		t.Fatal(err)
-	}
-	sdp.receive()
-
-	for i := range 3 {
-		natted.send(leg.LocalAddr(), rtpPacket(0, false, uint16(500+i), uint32(160*i), 77, payload))
-	}
-	eventually(t, "source latched", func() bool { return leg.Stats().Source == natted.addr() })
-
-	for i := range 5 {
-		bleed.send(leg.LocalAddr(), rtpPacket(0, false, uint16(900+i), 0, 66, payload))
-	}
-	natted.send(leg.LocalAddr(), rtpPacket(0, false, 503, 480, 77, payload))
-	eventually(t, "packets counted", func() bool {
-		s := leg.Stats()
-		return s.PacketsIn+s.WrongSource == 9
-	})
-	if s := leg.Stats(); s.PacketsIn != 4 || s.WrongSource != 5 || s.Source != natted.addr() {
-		t.Errorf("in %d, wrong source %d, source %v; want 4, 5, %v", s.PacketsIn, s.WrongSource, s.Source, natted.addr())
-	}
-
-	// Once locked, we answer where the packets come from.
-	if err := leg.Play(testContext(t), short); err != nil {
-		t.Fatal(err)
-	}
-	var h rtp.Header
-	if _, err := h.Unmarshal(natted.receive()); err != nil || h.PayloadType != 0 {
-		t.Fatalf("latched source got %+v, %v", h, err)
-	}
-
-	// A renegotiation learns again: now the other address can take over.
-	leg.SetParams(Params{Remote: sdp.addr(), Codec: PCMU, DTMFPayloadType: 101})
-	if got := leg.Stats().Source; got.IsValid() {
-		t.Errorf("source after SetParams = %v, want none until learned", got)
-	}
-	for i := range 3 {
-		bleed.send(leg.LocalAddr(), rtpPacket(0, false, uint16(1000+i), 0, 66, payload))
-	}
-	eventually(t, "source learned again", func() bool { return leg.Stats().Source == bleed.addr() })
 }
 
 func TestGarbageIsDroppedAndCounted(t *testing.T) {

@@ -35,12 +35,25 @@ type outStream struct {
 
 	dest    netip.AddrPort
 	latched bool
-	gen     uint64 // negotiation generation dest belongs to
+	gen     uint64 // source generation dest belongs to
+	sending bool   // the negotiated direction lets this side send
 
 	// Forwarding map from the peer's incoming stream to ours.
 	inSSRC    uint32
 	seqOffset uint16
 	tsOffset  uint32
+}
+
+// open reports whether a packet may go out now. While it may not (on hold,
+// c=0.0.0.0, not negotiated) nothing is stamped and the writer is forgotten,
+// so the first packet afterwards continues the sequence numbers, takes its
+// timestamp from the clock and carries the marker.
+func (o *outStream) open() bool {
+	if o.sending && sendable(o.dest) {
+		return true
+	}
+	o.writer = writerNone
+	return false
 }
 
 // anchorTS returns the timestamp for the first packet of a new writer: the

@@ -28,7 +28,7 @@ type receiver struct {
 	pcm    [maxPacket]int16 // decoded audio for the tap
 	pkt    rtp.Packet
 	latch  latch
-	events eventDeduper
+	events eventLog
 }
 
 func (r *receiver) init() {
@@ -56,7 +56,7 @@ const (
 )
 
 // observe classifies a packet from src with sequence number seq under
-// negotiation gen.
+// source generation gen (the caller has checked that src is acceptable).
 func (t *latch) observe(src netip.AddrPort, seq uint16, gen uint64) latchVerdict {
 	if t.gen != gen {
 		*t = latch{gen: gen}
@@ -115,6 +115,12 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.early.Add(1)
 		return
 	}
+	// Strangers first: their packets are not even parsed.
+	src = unmap(src)
+	if !st.params.accepts(src) {
+		l.stats.wrongSource.Add(1)
+		return
+	}
 	// Cheap checks first: pion's errors allocate, garbage should not.
 	if len(data) < rtpHeaderSize || len(data) > maxPacket || data[0]>>6 != 2 {
 		l.stats.malformed.Add(1)
@@ -130,7 +136,6 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.unknownPayload.Add(1)
 		return
 	}
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	switch l.rx.latch.observe(src, pkt.SequenceNumber, st.gen) {
 	case latchReject:
 		l.stats.wrongSource.Add(1)
@@ -142,14 +147,15 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 	l.stats.bytesIn.Add(uint64(len(data)))
 	l.stats.lastReceived.Store(now.UnixNano())
 
+	forward := st.peer != nil
 	if isEvent {
-		l.receiveEvent(pkt)
+		forward = l.receiveEvent(pkt, st)
 	} else if st.tap != nil && len(pkt.Payload) > 0 {
 		pcm := l.rx.pcm[:len(pkt.Payload)]
 		DecodeFrame(st.params.Codec, pcm, pkt.Payload)
 		st.tap.WriteAudio(pcm)
 	}
-	if st.peer != nil {
+	if forward {
 		st.peer.forwardFrom(st.params.Codec, pkt, isEvent, now, l.rx.out[:])
 	}
 }
@@ -172,22 +178,24 @@ func (l *Leg) lockSource(src netip.AddrPort, st *legState) {
 	}
 }
 
-// receiveEvent reports the first packet of each RFC 4733 DTMF event.
-func (l *Leg) receiveEvent(pkt *rtp.Packet) {
+// receiveEvent reports the first packet of each RFC 4733 DTMF event and
+// tells whether the packet may be forwarded: only if its event began while
+// the current bridge already stood, so the tail of the digit that chose the
+// queue never reaches the agent.
+func (l *Leg) receiveEvent(pkt *rtp.Packet, st *legState) bool {
 	ev, ok := parseTelephoneEvent(pkt.Payload)
 	if !ok {
-		return
+		return false
 	}
-	digit, ok := eventDigit(ev.code)
-	if !ok || !l.rx.events.isNew(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}) {
-		return
+	var bridge uint64 // 0: the event began unbridged
+	if st.peer != nil {
+		bridge = st.bridge
 	}
-	l.stats.dtmfEvents.Add(1)
-	select {
-	case l.dtmf <- digit:
-	default:
-		l.stats.dtmfDropped.Add(1)
+	began, isNew := l.rx.events.observe(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}, bridge)
+	if digit, isDigit := eventDigit(ev.code); isNew && isDigit {
+		l.reportDigit(digit)
 	}
+	return st.peer != nil && began == st.bridge
 }
 
 // forwardFrom sends a packet received on the bridged peer (whose codec is
@@ -213,6 +221,10 @@ func (l *Leg) forwardFrom(from Codec, pkt *rtp.Packet, isEvent bool, now time.Ti
 
 	o := &l.out
 	o.mu.Lock()
+	if !o.open() {
+		o.mu.Unlock()
+		return
+	}
 	dest := o.dest
 	seq, ts, marker := o.forward(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, now, samples)
 	ssrc := o.ssrc

@@ -17,6 +17,10 @@ var ErrInterrupted = errors.New("media: playback interrupted")
 // negotiated.
 var ErrNoDTMF = errors.New("media: telephone-event not negotiated")
 
+// ErrNotSending is returned by SendDTMF on a leg whose direction does not
+// send (on hold); an event under way when the hold came ends with it too.
+var ErrNotSending = errors.New("media: leg is not sending (on hold)")
+
 const (
 	// tickInterval is the period of a shard's one ticker.
 	tickInterval = 20 * time.Millisecond
@@ -164,8 +168,8 @@ func (l *Leg) SendDTMF(ctx context.Context, digit byte, duration time.Duration) 
 	if err != nil {
 		return err
 	}
-	if l.state.Load().params.DTMFPayloadType == 0 {
-		return fmt.Errorf("media: leg %q: send DTMF: %w", l.name, ErrNoDTMF)
+	if err := l.state.Load().params.dtmfBlocked(); err != nil {
+		return fmt.Errorf("media: leg %q: send DTMF: %w", l.name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -182,10 +186,14 @@ func (l *Leg) SendDTMF(ctx context.Context, digit byte, duration time.Duration) 
 	return j.wait(ctx)
 }
 
-// shard runs the clocked work of its legs on one goroutine with one ticker.
+// shard runs the clocked work of its legs on one goroutine with one ticker,
+// and checks their RTP timeouts on a slower one.
 type shard struct {
+	timeouts timeouts
+
 	mu      sync.Mutex
 	pending []*job
+	legs    []*Leg // every open leg of the shard, for the timeout check
 
 	wake    chan struct{}
 	quit    chan struct{}
@@ -195,13 +203,16 @@ type shard struct {
 	active []*job
 	packet [maxPacket]byte
 	frame  [maxPacket]byte
+
+	checks atomic.Uint64 // timeout checks done, for tests
 }
 
-func newShard() *shard {
+func newShard(t timeouts) *shard {
 	return &shard{
-		wake:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		timeouts: t,
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 }
 
@@ -220,30 +231,41 @@ func (s *shard) stop() {
 	<-s.stopped
 }
 
-// run is the shard goroutine. The ticker only runs while a job is active.
+// run is the shard goroutine. The 20 ms ticker only runs while a job is
+// active; the timeout check ticks once a second when timeouts are enabled.
 func (s *shard) run() {
 	defer close(s.stopped)
 	ticker := time.NewTicker(tickInterval)
 	defer ticker.Stop()
+	ticking := true
+	var checks <-chan time.Time
+	if s.timeouts.enabled() {
+		check := time.NewTicker(timeoutCheckInterval)
+		defer check.Stop()
+		checks = check.C
+	}
 	for {
-		if len(s.active) == 0 {
-			ticker.Stop()
-			select {
-			case <-s.quit:
-				return
-			case <-s.wake:
-			}
+		var ticks <-chan time.Time
+		switch {
+		case len(s.active) > 0 && !ticking:
 			ticker.Reset(tickInterval)
-			s.adopt(time.Now())
-			continue
+			ticking = true
+		case len(s.active) == 0 && ticking:
+			ticker.Stop()
+			ticking = false
+		}
+		if ticking {
+			ticks = ticker.C
 		}
 		select {
 		case <-s.quit:
 			return
 		case <-s.wake:
 			s.adopt(time.Now())
-		case <-ticker.C:
+		case <-ticks:
 			s.tick(time.Now())
+		case <-checks:
+			s.checkTimeouts(time.Now())
 		}
 	}
 }
@@ -290,6 +312,12 @@ func (s *shard) step(j *job, now time.Time) {
 		j.start = now
 	}
 	st := j.leg.state.Load()
+	if j.kind == jobDTMF {
+		if err := st.params.dtmfBlocked(); err != nil { // renegotiated meanwhile
+			j.finish(err)
+			return
+		}
+	}
 	ptime := time.Duration(st.params.PtimeMS) * time.Millisecond
 	due := now.Sub(j.start) + pacingSlack
 	for sent := 0; j.clock <= due; sent++ {
@@ -328,9 +356,6 @@ func (s *shard) sendPromptFrame(j *job, st *legState, now time.Time) bool {
 // sendEvent sends the next packet of a DTMF event and reports whether it was
 // the last of the three end packets.
 func (s *shard) sendEvent(j *job, st *legState, now time.Time) bool {
-	if st.params.DTMFPayloadType == 0 { // renegotiated away meanwhile
-		return true
-	}
 	first := j.eventSent == 0 && j.endsSent == 0
 	if j.eventSent < j.eventSamples {
 		j.eventSent = min(j.eventSent+st.params.frameSamples(), j.eventSamples)
@@ -356,11 +381,11 @@ func (s *shard) sendEvent(j *job, st *legState, now time.Time) bool {
 func (l *Leg) sendClocked(writer uint64, pt uint8, payload []byte, samples uint32, keepRef bool, now time.Time, buf []byte) {
 	o := &l.out
 	o.mu.Lock()
-	dest := o.dest
-	if !dest.IsValid() { // not negotiated yet: keep time, send nothing
+	if !o.open() { // not negotiated, or on hold: keep time, send nothing
 		o.mu.Unlock()
 		return
 	}
+	dest := o.dest
 	seq, ts, marker := o.stamp(writer, now, samples, keepRef)
 	ssrc := o.ssrc
 	o.mu.Unlock()

@@ -1,0 +1,188 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bindNothing stands in for a socket bind in the pool's own tests.
+func bindNothing(int) (*net.UDPConn, error) { return nil, nil }
+
+// Ports come in random order: over 200 legs from 500 ports the sequence is
+// not monotonic, almost never +2, and spread over the whole range. The
+// bounds are many standard deviations from what a uniform draw gives, and
+// a cursor fails every one of them.
+func TestPortPoolHandsOutRandomPorts(t *testing.T) {
+	var pp portPool
+	if err := pp.init(30000, 30999); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	var ports []int
+	for range 200 {
+		_, port, err := pp.acquire(bindNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port%2 != 0 || port < 30000 || port > 30998 || seen[port] {
+			t.Fatalf("port %d: odd, out of range or handed out twice", port)
+		}
+		seen[port] = true
+		ports = append(ports, port)
+	}
+	rising, plusTwo, lowHalf := 0, 0, 0
+	for i, port := range ports {
+		if port < 30500 {
+			lowHalf++
+		}
+		if i == 0 {
+			continue
+		}
+		if port > ports[i-1] {
+			rising++
+		}
+		if port == ports[i-1]+2 {
+			plusTwo++
+		}
+	}
+	// Uniform: rising about 100 (sd 4), plusTwo about 0.4, lowHalf about 100 (sd 5.5).
+	if rising < 50 || rising > 150 || plusTwo > 10 || lowHalf < 50 || lowHalf > 150 {
+		t.Errorf("of 199 steps %d rise and %d are +2; %d of 200 ports in the lower half: not a random draw (%v)", rising, plusTwo, lowHalf, ports)
+	}
+}
+
+func TestPortPoolExhaustionAndRelease(t *testing.T) {
+	var pp portPool
+	if err := pp.init(30000, 30007); err != nil { // 30000, 30002, 30004, 30006
+		t.Fatal(err)
+	}
+	got := map[int]bool{}
+	for range 4 {
+		_, port, err := pp.acquire(bindNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[port] = true
+	}
+	if len(got) != 4 {
+		t.Fatalf("4 acquisitions gave %v", got)
+	}
+	if _, _, err := pp.acquire(bindNothing); !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("fifth: %v, want ErrNoPorts", err)
+	}
+	pp.release(30004)
+	pp.release(30004) // twice: still one port
+	pp.release(30005) // never handed out
+	if _, port, err := pp.acquire(bindNothing); err != nil || port != 30004 {
+		t.Fatalf("after release: port %d, %v; want 30004", port, err)
+	}
+	if _, _, err := pp.acquire(bindNothing); !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("after the released port was taken again: %v, want ErrNoPorts", err)
+	}
+}
+
+// Ports other programs hold are skipped, a bounded number of times, and
+// stay in the pool; another bind error is returned and gives the port back.
+func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
+	var pp portPool
+	if err := pp.init(30000, 31999); err != nil {
+		t.Fatal(err)
+	}
+	total := len(pp.free)
+	calls := 0
+	busy := func(port int) (*net.UDPConn, error) {
+		calls++
+		if port != 31000 {
+			return nil, syscall.EADDRINUSE
+		}
+		return nil, nil
+	}
+	_, port, err := pp.acquire(busy)
+	switch {
+	case err == nil && port != 31000:
+		t.Fatalf("got busy port %d", port)
+	case err != nil && !errors.Is(err, ErrNoPorts):
+		t.Fatalf("acquire: %v", err)
+	}
+	if calls > maxBindAttempts {
+		t.Errorf("%d bind attempts, want at most %d", calls, maxBindAttempts)
+	}
+	want := total
+	if err == nil {
+		want-- // 31000 is taken
+	}
+	if len(pp.free) != want {
+		t.Errorf("%d ports free after skipping busy ones, want %d", len(pp.free), want)
+	}
+
+	denied := errors.New("permission denied")
+	_, _, err = pp.acquire(func(int) (*net.UDPConn, error) { return nil, denied })
+	if !errors.Is(err, denied) || errors.Is(err, ErrNoPorts) || len(pp.free) != want {
+		t.Errorf("bind error: %v with %d ports free, want the error and %d", err, len(pp.free), want)
+	}
+}
+
+// A bind in progress (slow, another goroutine) does not hold up others.
+func TestPortPoolBindsOutsideItsLock(t *testing.T) {
+	var pp portPool
+	if err := pp.init(30000, 30099); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan int), make(chan struct{})
+	slowDone := make(chan int)
+	go func() {
+		_, port, _ := pp.acquire(func(port int) (*net.UDPConn, error) {
+			entered <- port
+			<-release
+			return nil, nil
+		})
+		slowDone <- port
+	}()
+	slowPort := <-entered
+	fast := make(chan int)
+	go func() {
+		_, port, _ := pp.acquire(bindNothing)
+		fast <- port
+	}()
+	select {
+	case port := <-fast:
+		if port == slowPort {
+			t.Errorf("both acquisitions got port %d", port)
+		}
+	case <-time.After(guard):
+		t.Error("an acquire waited for another's bind")
+	}
+	close(release)
+	<-slowDone
+}
+
+// With Advertise, sockets bind to IP (here unspecified) and SDP carries the
+// advertised address, where packets do arrive.
+func TestAdvertisedAddress(t *testing.T) {
+	advertised := netip.MustParseAddr("127.0.5.24")
+	e := newEngineAt(t, "", Config{IP: netip.IPv4Unspecified(), Advertise: advertised})
+	l := newTestLeg(t, e, "l")
+	if got := l.LocalAddr().Addr(); got != advertised {
+		t.Errorf("LocalAddr %v, want the advertised %v", l.LocalAddr(), advertised)
+	}
+	bound := l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	if !bound.Addr().IsUnspecified() || bound.Port() != l.LocalAddr().Port() {
+		t.Errorf("socket bound to %v, want 0.0.0.0:%d", bound, l.LocalAddr().Port())
+	}
+	peer := newRawPeer(t, "127.0.5.25")
+	l.SetParams(Params{Remote: peer.addr(), Codec: PCMU})
+	stream := rtpStream{ssrc: 3}
+	stream.tone(peer, l.LocalAddr(), PCMU, 440, 1)
+	eventually(t, "packet received on the advertised address", func() bool { return l.Stats().PacketsIn == 1 })
+
+	// A private IP behind 1:1 NAT: bound there, advertised elsewhere.
+	e2 := newEngineAt(t, "127.0.5.26", Config{Advertise: netip.MustParseAddr("127.0.5.27")})
+	l2 := newTestLeg(t, e2, "l2")
+	if got, bound := l2.LocalAddr().Addr().String(), l2.conn.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.5.27" || bound != "127.0.5.26" {
+		t.Errorf("LocalAddr %s bound %s, want 127.0.5.27 and 127.0.5.26", got, bound)
+	}
+}
