@@ -34,7 +34,7 @@ func BenchmarkDigestRound(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := answer(b, a.Challenges(false)[0], "1001", "demo1001")
-		if _, err := a.Verify(h, "REGISTER", passwords); err != nil {
+		if _, err := a.Verify(h, "REGISTER", registrarURI, passwords); err != nil {
 			b.Fatal(err)
 		}
 	}

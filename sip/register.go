@@ -19,15 +19,24 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	user := to.Address.User
-	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), func(u string) (string, bool) {
+	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), req.Recipient, func(u string) (string, bool) {
 		if a := cfg.Agent(u); a != nil {
 			return a.Password, true
 		}
 		return "", false
 	})
 	switch {
-	case errors.Is(err, errNoCredentials) || errors.Is(err, errStaleNonce):
-		s.challenge(tx, req, errors.Is(err, errStaleNonce))
+	case errors.Is(err, errNoCredentials) || errors.Is(err, errUnknownNonce):
+		s.challenge(tx, req, false)
+		return
+	case errors.Is(err, errStaleNonce):
+		s.challenge(tx, req, true)
+		return
+	case errors.Is(err, errURIMismatch):
+		// RFC 7616 §3.4.6: a uri other than the Request-URI is a malformed
+		// request (400), not a wrong password; it reveals nothing about users.
+		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "digest uri is not the request-uri")
+		respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 hotline "digest uri does not match the Request-URI"`))
 		return
 	case err != nil || authUser != user:
 		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "bad credentials")
