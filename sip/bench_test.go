@@ -39,3 +39,16 @@ func BenchmarkDigestRound(b *testing.B) {
 		}
 	}
 }
+
+// A flood of REGISTERs that never answer their challenge: the cost of one
+// more challenge must not grow with the challenges already sent.
+func BenchmarkChallengeFlood(b *testing.B) {
+	a := NewAuthenticator("hotline", []string{"MD5"})
+	for range 20000 {
+		a.Challenges(false)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Challenges(false)
+	}
+}
