@@ -111,9 +111,9 @@ func (s *Switch) Start(ctx context.Context) error {
 		Config:  func() *config.Config { return s.snap.Load().cfg },
 		Media:   s.media,
 		Handler: s,
-		OnAgent: func(agent string, up bool) {
-			// In this slice a registered agent is logged in and available.
-			if up {
+		OnAgent: func(agent string, p sip.Presence) {
+			// In this slice a reachable agent is logged in and available.
+			if p == sip.PresenceReachable {
 				s.acd.Presence(agent, acd.PresenceReachable)
 			} else {
 				s.acd.Presence(agent, acd.PresenceOffline)

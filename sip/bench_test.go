@@ -34,8 +34,21 @@ func BenchmarkDigestRound(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h := answer(b, a.Challenges(false)[0], "1001", "demo1001")
-		if _, err := a.Verify(h, "REGISTER", passwords); err != nil {
+		if _, err := a.Verify(h, "REGISTER", registrarURI, passwords); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A flood of REGISTERs that never answer their challenge: the cost of one
+// more challenge must not grow with the challenges already sent.
+func BenchmarkChallengeFlood(b *testing.B) {
+	a := NewAuthenticator("hotline", []string{"MD5"})
+	for range 20000 {
+		a.Challenges(false)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Challenges(false)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hotline-pbx/hotline/config"
 	"github.com/hotline-pbx/hotline/media"
+	"github.com/hotline-pbx/hotline/store"
 )
 
 // CallHandler runs an answered inbound call; the call ends when it returns.
@@ -33,11 +34,15 @@ type Options struct {
 	Config  func() *config.Config // the current snapshot (reload swaps it)
 	Media   *media.Engine
 	Handler CallHandler
-	// OnAgent is told when an agent's registration appears or goes away.
-	OnAgent func(agent string, registered bool)
-	// Qualify is how often registered phones are probed with OPTIONS (0: 30 s).
+	// OnAgent is told each change of an agent's presence, in order, one
+	// call at a time.
+	OnAgent func(agent string, p Presence)
+	// Qualify overrides how often each device is probed with OPTIONS
+	// (0: [sip] qualify_interval).
 	Qualify time.Duration
 	Logger  *slog.Logger
+	// Bindings keeps registrations across restarts (nil: memory only).
+	Bindings store.Bindings
 }
 
 // Server is the SIP side of hotline.
@@ -78,10 +83,10 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sip listen %q: %w", cfg.SIP.Listen, err)
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("part", "sip"), listen: listen, auth: NewAuthenticator(cfg.SIP.Realm, cfg.SIP.DigestAlgorithms)}
-	s.reg = NewRegistrar(func(user string, up bool) {
-		s.log.Info("agent registration", "agent", user, "registered", up)
+	s.reg = NewRegistrar(opts.Bindings, func(user string, p Presence) {
+		s.log.Info("agent presence", "agent", user, "presence", p.String())
 		if opts.OnAgent != nil {
-			opts.OnAgent(user, up)
+			opts.OnAgent(user, p)
 		}
 	})
 	return s, nil
@@ -156,7 +161,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.tcp != nil {
 		go func() { _ = s.srv.ServeTCP(s.tcp) }()
 	}
-	go s.qualifyLoop(ctx, s.opts.Qualify)
+	s.restoreBindings(ctx)
+	go s.qualifyLoop(ctx)
 	go func() { <-ctx.Done(); s.Close() }()
 	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
 	return nil

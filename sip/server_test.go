@@ -2,7 +2,6 @@ package sip_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -36,15 +35,7 @@ func startServer(t *testing.T, adjust ...func(*config.Config)) *hsip.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	srv, err := hsip.New(hsip.Options{Config: func() *config.Config { return cfg }, Media: eng, Handler: hangupHandler{}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	srv, _ := startWith(t, hsip.Options{Config: func() *config.Config { return cfg }, Media: eng, Handler: hangupHandler{}, Logger: log})
 	return srv
 }
 
@@ -180,50 +171,5 @@ func TestOptionsAndMalformed(t *testing.T) {
 	res, err = p.Do(ctx, sip.NewRequest(sip.OPTIONS, req.Recipient))
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("OPTIONS after garbage: %v %v", res, err)
-	}
-}
-
-func TestQualifyDropsDeadPhones(t *testing.T) {
-	cfg := config.Default()
-	cfg.SIP.Listen = "127.0.0.1:0"
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	eng, err := media.NewEngine(media.Config{IP: netip.MustParseAddr("127.0.0.1"), PortMin: 43700, PortMax: 43798, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	changes := make(chan string, 8)
-	srv, err := hsip.New(hsip.Options{Config: func() *config.Config { return cfg }, Media: eng, Handler: hangupHandler{}, Logger: log,
-		Qualify: 100 * time.Millisecond,
-		OnAgent: func(agent string, up bool) { changes <- fmt.Sprintf("%s %v", agent, up) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	alive := siptest.NewPhone(t, "127.0.0.2", "1001", 43800, siptest.Busy)
-	dead := siptest.NewPhone(t, "127.0.0.3", "1002", 43900, siptest.Busy)
-	for _, p := range []*siptest.Phone{alive, dead} {
-		if res, err := p.Register(ctx, srv.Addr(), "demo"+p.User); err != nil || res.StatusCode != 200 {
-			t.Fatalf("register %s: %v %v", p.User, res, err)
-		}
-	}
-	<-changes
-	<-changes
-	dead.Close()
-	select {
-	case got := <-changes:
-		if got != "1002 false" {
-			t.Fatalf("change %q, want 1002 false", got)
-		}
-	case <-ctx.Done():
-		t.Fatal("the dead phone was never dropped")
-	}
-	time.Sleep(300 * time.Millisecond) // several more probes
-	if _, ok := srv.Registrar().Lookup("1001"); !ok {
-		t.Error("the live phone was dropped too")
 	}
 }

@@ -37,6 +37,7 @@ type Phone struct {
 	// while the phone rang (mode Ring).
 	Cancelled chan string
 	mode      Mode
+	qualify   qualifyAnswers // how it treats OPTIONS (register.go)
 	close     func()
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -121,6 +122,7 @@ func NewPhone(t testing.TB, ip, user string, rtpMin int, mode Mode) *Phone {
 		Answered: make(chan *Call, 4), Cancelled: make(chan string, 4), mode: mode, calls: make(map[string]*Call),
 	}
 	srv.OnInvite(p.onInvite)
+	srv.OnOptions(p.onOptions)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
 		if c := p.find(req); c != nil && c.server != nil {
 			_ = c.server.ReadAck(req, tx)
@@ -227,40 +229,6 @@ func (p *Phone) newCall() (*Call, error) {
 	c := &Call{Leg: leg, Received: &Capture{}}
 	leg.SetTap(c.Received)
 	return c, nil
-}
-
-// Register registers the phone's contact at registrar with digest auth
-// over UDP. It returns the final response.
-func (p *Phone) Register(ctx context.Context, registrar netip.AddrPort, password string) (*sip.Response, error) {
-	return p.register(ctx, registrar, password, "UDP")
-}
-
-// RegisterTCP registers over a TCP connection the phone opens; calls to
-// it must come back over that same connection (it listens on no TCP port).
-func (p *Phone) RegisterTCP(ctx context.Context, registrar netip.AddrPort, password string) (*sip.Response, error) {
-	return p.register(ctx, registrar, password, "TCP")
-}
-
-func (p *Phone) register(ctx context.Context, registrar netip.AddrPort, password, transport string) (*sip.Response, error) {
-	uri := sip.Uri{Scheme: "sip", User: p.User, Host: registrar.Addr().String(), Port: int(registrar.Port())}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: registrar.Addr().String(), Port: int(registrar.Port())})
-	req.SetTransport(transport)
-	req.AppendHeader(&sip.ToHeader{Address: uri})
-	from := sip.FromHeader{Address: uri, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	req.AppendHeader(&from)
-	contact := sip.HeaderClone(&p.dua.ContactHDR).(*sip.ContactHeader)
-	if transport == "TCP" {
-		contact.Address.UriParams = sip.NewParams()
-		contact.Address.UriParams.Add("transport", "tcp")
-	}
-	req.AppendHeader(contact)
-	req.AppendHeader(sip.NewHeader("Expires", "300"))
-	res, err := p.client.Do(ctx, req)
-	if err != nil || res.StatusCode != 401 {
-		return res, err
-	}
-	return p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.User, Password: password})
 }
 
 // Do sends any request built by the caller and returns the final response.
