@@ -49,16 +49,22 @@ func badRequestFor(raw []byte) []byte {
 	return append(out, "Content-Length: 0\r\n\r\n"...)
 }
 
-// malformedFilter checks each UDP datagram before sipgo parses it.
-func malformedFilter(conn func() net.PacketConn) sip.TransportReadFilter {
-	parser := sip.NewParser()
+// udpFilter checks each UDP datagram before sipgo parses it: what cannot
+// be parsed is logged by its first line (sipgo would log it whole) and
+// dropped, with a 400 when possible.
+func (w *wireChecks) udpFilter(conn func() net.PacketConn) sip.TransportReadFilter {
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
-		if info.Transport != "UDP" || len(bytes.Trim(data, "\r\n\x00")) == 0 {
+		if info.Transport != "UDP" {
+			return data, nil // streams are checked by streamConn
+		}
+		if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+			return nil, nil // a keep-alive: nothing to parse, nothing to answer
+		}
+		_, err := w.parser.ParseSIP(data)
+		if err == nil {
 			return data, nil
 		}
-		if _, err := parser.ParseSIP(data); err == nil {
-			return data, nil
-		}
+		w.dropUnparseable("UDP", info.RemoteAddr.String(), data, err)
 		if res := badRequestFor(data); res != nil {
 			if c := conn(); c != nil {
 				_, _ = c.WriteTo(res, info.RemoteAddr)

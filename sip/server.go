@@ -58,6 +58,8 @@ type Server struct {
 	calls     sync.WaitGroup
 	inFlight  atomic.Int64
 	closeOnce sync.Once
+
+	wire *wireChecks // what sits between the sockets and sipgo (transport.go)
 }
 
 // dialog is what an in-dialog request (ACK, BYE, re-INVITE) needs to find.
@@ -101,10 +103,14 @@ func (s *Server) Start(ctx context.Context) error {
 		ua = "hotline"
 	}
 	var err error
-	sipLog := s.opts.Logger.With("part", "sipgo")
+	sipLog := s.sipgoLogger()
+	s.wire = newWireChecks(s.log)
 	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(ua), sipgo.WithUserAgentHostname(s.listen.Addr().String()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
-			sip.WithTransportLayerReadFilter(malformedFilter(func() net.PacketConn { return s.udp }))),
+			// The read filter first: the TCP transport given here copies it when this option runs.
+			sip.WithTransportLayerReadFilter(s.wire.udpFilter(func() net.PacketConn { return s.udp })),
+			// ReadTimeout is an idle timeout: it is set again before each read, for accepted and dialled connections.
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{ReadTimeout: cfg.SIP.TCPIdleTimeout.Duration}})),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
 	if err != nil {
 		return fmt.Errorf("sip user agent: %w", err)
@@ -127,7 +133,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.listen = s.tcp.Addr().(*net.TCPAddr).AddrPort()
 		}
 	}
-	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())))
+	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())), sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		return fmt.Errorf("sip client: %w", err)
 	}
@@ -154,7 +160,8 @@ func (s *Server) Start(ctx context.Context) error {
 		go func() { _ = s.srv.ServeUDP(s.udp) }()
 	}
 	if s.tcp != nil {
-		go func() { _ = s.srv.ServeTCP(s.tcp) }()
+		l := s.wire.listenStream(s.tcp, cfg.SIP.TCPMaxPerSource)
+		go func() { _ = s.srv.ServeTCP(l) }()
 	}
 	go s.qualifyLoop(ctx, s.opts.Qualify)
 	go func() { <-ctx.Done(); s.Close() }()
