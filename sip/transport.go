@@ -22,6 +22,7 @@ type TransportStats struct {
 	Rejected     uint64 // TCP connections closed at once: their source had tcp_max_per_source open
 	IdleClosed   uint64 // TCP connections closed after tcp_idle_timeout without a byte
 	Unparseable  uint64 // messages (UDP and TCP) that could not be parsed, dropped
+	Refused      uint64 // requests answered statelessly by the strictness checks (505, 483, 400)
 }
 
 // wireChecks is what sits between the sockets and sipgo: the UDP read
@@ -31,7 +32,7 @@ type wireChecks struct {
 	log    *slog.Logger
 	parser *sip.Parser
 
-	acceptErrors, rejected, idleClosed, unparseable atomic.Uint64
+	acceptErrors, rejected, idleClosed, unparseable, refused atomic.Uint64
 
 	acceptLog, rejectLog, unparseableLog logLimiter
 }
@@ -46,7 +47,7 @@ func newWireChecks(log *slog.Logger) *wireChecks {
 
 func (w *wireChecks) stats() TransportStats {
 	return TransportStats{AcceptErrors: w.acceptErrors.Load(), Rejected: w.rejected.Load(), IdleClosed: w.idleClosed.Load(),
-		Unparseable: w.unparseable.Load()}
+		Unparseable: w.unparseable.Load(), Refused: w.refused.Load()}
 }
 
 // dropUnparseable counts and logs a message that failed to parse: its
@@ -175,8 +176,10 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 // streamConn hands sipgo only whole messages that passed the checks. It
 // parses the stream itself (sipgo's parser, so it frames exactly as sipgo
 // does): a message that fails to parse is logged here by its first line and
-// ends the connection before sipgo could log it whole. A read deadline that
-// expires (sipgo's ReadTimeout: tcp_idle_timeout) ends the connection as idle.
+// ends the connection before sipgo could log it whole; a request that breaks
+// the strictness rules is answered here and never reaches sipgo. A read
+// deadline that expires (sipgo's ReadTimeout: tcp_idle_timeout) ends the
+// connection as idle.
 type streamConn struct {
 	net.Conn
 	l         *streamListener
@@ -188,6 +191,10 @@ type streamConn struct {
 	out     []byte            // checked bytes, returned from outPos on
 	outPos  int
 }
+
+// refusalWriteTimeout bounds writing a refusal from the read path, so a
+// peer that does not read cannot stall it.
+const refusalWriteTimeout = 5 * time.Second
 
 func (c *streamConn) Read(b []byte) (int, error) {
 	for c.outPos == len(c.out) {
@@ -224,7 +231,7 @@ func (c *streamConn) take(chunk []byte) error {
 	c.pending = append(c.pending, chunk...)
 	_, _ = c.stream.Write(chunk)
 	for c.stream.Buffer().Len() > 0 {
-		_, n, err := c.stream.ParseNext()
+		msg, n, err := c.stream.ParseNext()
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil
 		}
@@ -232,8 +239,33 @@ func (c *streamConn) take(chunk []byte) error {
 			c.l.w.dropUnparseable("TCP", c.src.String(), c.pending, err)
 			return fmt.Errorf("sip tcp %s: unparseable message: %w", c.src, io.EOF)
 		}
-		c.out = append(c.out, c.pending[:n]...)
+		r := refusal{}
+		if req, ok := msg.(*sip.Request); ok {
+			r = checkRequest(req)
+		}
+		if r.code == 0 {
+			c.out = append(c.out, c.pending[:n]...)
+		} else {
+			c.l.w.refused.Add(1)
+			if err := c.refuse(msg.(*sip.Request), r); err != nil {
+				return err
+			}
+		}
 		c.pending = append(c.pending[:0], c.pending[n:]...)
+	}
+	return nil
+}
+
+func (c *streamConn) refuse(req *sip.Request, r refusal) error {
+	res := refusalFor(req, r, c.src.String())
+	if res == nil {
+		return nil
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+	_, err := c.Conn.Write(res)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("sip tcp %s: write %d: %w", c.src, r.code, err)
 	}
 	return nil
 }

@@ -331,6 +331,7 @@ const okOptions = "OPTIONS sip:hotline@127.0.7.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127
 
 func TestStreamConnFramesAsSipgo(t *testing.T) {
 	one, two := fmt.Sprintf(okOptions, 1, 1), fmt.Sprintf(okOptions, 2, 2)
+	old := strings.Replace(fmt.Sprintf(okOptions, 3, 3), "SIP/2.0\r\n", "SIP/1.0\r\n", 1)
 	chunks := func(s string, n int) []string {
 		var out []string
 		for len(s) > n {
@@ -340,16 +341,18 @@ func TestStreamConnFramesAsSipgo(t *testing.T) {
 		return append(out, s)
 	}
 	for _, tc := range []struct {
-		name   string
-		chunks []string
-		want   []string // what each take leaves for sipgo, in order
+		name    string
+		chunks  []string
+		want    []string // what each take leaves for sipgo, in order
+		refused int
 	}{
-		{"two messages in one read", []string{one + two}, []string{one + two}},
-		{"byte by byte", chunks(one, 1), append(make([]string, len(one)-1), one)},
-		{"split in the body", []string{one[:len(one)-2], one[len(one)-2:] + two[:10], two[10:]}, []string{"", one, two}},
-		{"keep-alive alone", []string{"\r\n\r\n", one, "\r\n"}, []string{"\r\n\r\n", one, "\r\n"}},
-		{"CRLF before a message", []string{"\r\n\r\n\r\n" + one}, []string{"\r\n\r\n\r\n" + one}},
-		{"zeros", []string{"\x00\x00", one}, []string{"", one}},
+		{"two messages in one read", []string{one + two}, []string{one + two}, 0},
+		{"byte by byte", chunks(one, 1), append(make([]string, len(one)-1), one), 0},
+		{"split in the body", []string{one[:len(one)-2], one[len(one)-2:] + two[:10], two[10:]}, []string{"", one, two}, 0},
+		{"keep-alive alone", []string{"\r\n\r\n", one, "\r\n"}, []string{"\r\n\r\n", one, "\r\n"}, 0},
+		{"CRLF before a message", []string{"\r\n\r\n\r\n" + one}, []string{"\r\n\r\n\r\n" + one}, 0},
+		{"zeros", []string{"\x00\x00", one}, []string{"", one}, 0},
+		{"refused between good ones", []string{one + old + two}, []string{one + two}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWireChecks(slog.New(slog.DiscardHandler))
@@ -363,6 +366,12 @@ func TestStreamConnFramesAsSipgo(t *testing.T) {
 					t.Fatalf("after chunk %d sipgo gets %q, want %q", i, got, tc.want[i])
 				}
 				c.out = c.out[:0]
+			}
+			if got := w.stats().Refused; got != uint64(tc.refused) {
+				t.Errorf("Refused = %d, want %d", got, tc.refused)
+			}
+			if tc.refused > 0 && !strings.HasPrefix(peer.written.String(), "SIP/2.0 505 Version Not Supported\r\n") {
+				t.Errorf("the peer got %q, want a 505", peer.written.String())
 			}
 		})
 	}
