@@ -59,7 +59,8 @@ type Server struct {
 	inFlight  atomic.Int64
 	closeOnce sync.Once
 
-	wire *wireChecks // what sits between the sockets and sipgo (transport.go)
+	wire      *wireChecks // what sits between the sockets and sipgo (transport.go)
+	udpBuffer int         // receive buffer asked for the UDP socket; 0: udpReadBuffer
 }
 
 // dialog is what an in-dialog request (ACK, BYE, re-INVITE) needs to find.
@@ -126,6 +127,7 @@ func (s *Server) Start(ctx context.Context) error {
 				return fmt.Errorf("sip udp listen: %w", err)
 			}
 			s.listen = s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+			s.sizeUDPBuffer()
 		case "tcp":
 			if s.tcp, err = net.Listen("tcp", s.listen.String()); err != nil {
 				return fmt.Errorf("sip tcp listen: %w", err)

@@ -293,6 +293,43 @@ func isCRLF(b []byte) bool {
 	return true
 }
 
+// udpReadBuffer is what the SIP UDP socket asks for: a burst of replies
+// from a thousand phones probed at once is about 1 MB.
+const udpReadBuffer = 4 << 20
+
+// sizeUDPBuffer sizes the UDP socket's receive buffer and logs what the
+// kernel granted.
+func (s *Server) sizeUDPBuffer() {
+	want := s.udpBuffer
+	if want == 0 {
+		want = udpReadBuffer
+	}
+	c, ok := s.udp.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	got, err := sizeReadBuffer(c, want)
+	switch {
+	case err != nil:
+		s.log.Warn("sip udp receive buffer", "requested", want, "error", err)
+	case got < want:
+		s.log.Warn("sip udp receive buffer smaller than asked: bursts will be dropped; raise net.core.rmem_max",
+			"requested", want, "granted", got)
+	default:
+		s.log.Info("sip udp receive buffer", "requested", want, "granted", got)
+	}
+}
+
+// UDPDrops is how many datagrams the kernel dropped on the SIP UDP socket
+// because its receive buffer was full.
+func (s *Server) UDPDrops() (uint64, error) {
+	c, ok := s.udp.(*net.UDPConn)
+	if !ok {
+		return 0, errors.New("sip: no UDP transport")
+	}
+	return udpDrops(c)
+}
+
 // TransportStats counts what the transports refused or survived so far.
 func (s *Server) TransportStats() TransportStats {
 	if s.wire == nil {
