@@ -49,20 +49,33 @@ func badRequestFor(raw []byte) []byte {
 	return append(out, "Content-Length: 0\r\n\r\n"...)
 }
 
-// malformedFilter checks each UDP datagram before sipgo parses it.
-func malformedFilter(conn func() net.PacketConn) sip.TransportReadFilter {
-	parser := sip.NewParser()
+// udpFilter checks each UDP datagram before sipgo parses it: what cannot
+// be parsed is logged by its first line (sipgo would log it whole) and
+// dropped, with a 400 when possible; a request the strictness checks refuse
+// gets its answer here.
+func (w *wireChecks) udpFilter(conn func() net.PacketConn) sip.TransportReadFilter {
 	return func(info sip.TransportReadProps, data []byte) ([]byte, error) {
-		if info.Transport != "UDP" || len(bytes.Trim(data, "\r\n\x00")) == 0 {
-			return data, nil
+		if info.Transport != "UDP" {
+			return data, nil // streams are checked by streamConn
 		}
-		if _, err := parser.ParseSIP(data); err == nil {
-			return data, nil
+		if len(bytes.Trim(data, "\r\n\x00")) == 0 {
+			return nil, nil // a keep-alive: nothing to parse, nothing to answer
 		}
-		if res := badRequestFor(data); res != nil {
-			if c := conn(); c != nil {
-				_, _ = c.WriteTo(res, info.RemoteAddr)
-			}
+		var res []byte
+		msg, err := w.parser.ParseSIP(data)
+		if err != nil {
+			w.dropUnparseable("UDP", info.RemoteAddr.String(), data, err)
+			res = badRequestFor(data)
+		} else if req, ok := msg.(*sip.Request); !ok {
+			return data, nil
+		} else if r := checkRequest(req); r.code == 0 {
+			return data, nil
+		} else {
+			w.refused.Add(1)
+			res = refusalFor(req, r, info.RemoteAddr.String())
+		}
+		if c := conn(); c != nil && res != nil {
+			_, _ = c.WriteTo(res, info.RemoteAddr)
 		}
 		return nil, nil
 	}

@@ -63,6 +63,9 @@ type Server struct {
 	calls     sync.WaitGroup
 	inFlight  atomic.Int64
 	closeOnce sync.Once
+
+	wire      *wireChecks // what sits between the sockets and sipgo (transport.go)
+	udpBuffer int         // receive buffer asked for the UDP socket; 0: udpReadBuffer
 }
 
 // dialog is what an in-dialog request (ACK, BYE, re-INVITE) needs to find.
@@ -106,10 +109,14 @@ func (s *Server) Start(ctx context.Context) error {
 		ua = "hotline"
 	}
 	var err error
-	sipLog := s.opts.Logger.With("part", "sipgo")
+	sipLog := s.sipgoLogger()
+	s.wire = newWireChecks(s.log)
 	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(ua), sipgo.WithUserAgentHostname(s.listen.Addr().String()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
-			sip.WithTransportLayerReadFilter(malformedFilter(func() net.PacketConn { return s.udp }))),
+			// The read filter first: the TCP transport given here copies it when this option runs.
+			sip.WithTransportLayerReadFilter(s.wire.udpFilter(func() net.PacketConn { return s.udp })),
+			// ReadTimeout is an idle timeout: it is set again before each read, for accepted and dialled connections.
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{ReadTimeout: cfg.SIP.TCPIdleTimeout.Duration}})),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
 	if err != nil {
 		return fmt.Errorf("sip user agent: %w", err)
@@ -125,6 +132,7 @@ func (s *Server) Start(ctx context.Context) error {
 				return fmt.Errorf("sip udp listen: %w", err)
 			}
 			s.listen = s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+			s.sizeUDPBuffer()
 		case "tcp":
 			if s.tcp, err = net.Listen("tcp", s.listen.String()); err != nil {
 				return fmt.Errorf("sip tcp listen: %w", err)
@@ -132,7 +140,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.listen = s.tcp.Addr().(*net.TCPAddr).AddrPort()
 		}
 	}
-	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())))
+	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())), sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		return fmt.Errorf("sip client: %w", err)
 	}
@@ -159,7 +167,8 @@ func (s *Server) Start(ctx context.Context) error {
 		go func() { _ = s.srv.ServeUDP(s.udp) }()
 	}
 	if s.tcp != nil {
-		go func() { _ = s.srv.ServeTCP(s.tcp) }()
+		l := s.wire.listenStream(s.tcp, cfg.SIP.TCPMaxPerSource)
+		go func() { _ = s.srv.ServeTCP(l) }()
 	}
 	s.restoreBindings(ctx)
 	go s.qualifyLoop(ctx)
