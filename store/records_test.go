@@ -204,6 +204,7 @@ func TestFlushWaitsForEveryEarlierPut(t *testing.T) {
 				r := sampleRecord(i)
 				r.ID = fmt.Sprintf("w%d-%d", w, i)
 				s.Put(r)
+				s.PutBinding(sampleBinding(r.ID, "phone"))
 			}
 		})
 	}
@@ -211,6 +212,9 @@ func TestFlushWaitsForEveryEarlierPut(t *testing.T) {
 	flush(t, s)
 	if n := countRows(t, path); n != writers*each {
 		t.Errorf("call records after Flush = %d, want %d", n, writers*each)
+	}
+	if n := countBindings(t, s); n != writers*each {
+		t.Errorf("bindings after Flush = %d, want %d", n, writers*each)
 	}
 	if d := s.Dropped(); d != 0 {
 		t.Errorf("Dropped = %d, want 0", d)
@@ -253,13 +257,17 @@ func TestOneTransactionPerBatch(t *testing.T) {
 	before := commits.Load()
 	const rows = 2*batchRows + batchRows/2
 	for i := range rows {
-		w.addRecord(sampleRecord(i))
+		if i%2 == 0 {
+			w.addRecord(sampleRecord(i))
+		} else {
+			w.addBinding(bindingChange{b: sampleBinding(fmt.Sprint(i), "phone")})
+		}
 	}
 	w.commit() // the remainder, as a Flush does
 	if got := commits.Load() - before; got != 3 {
 		t.Errorf("%d writes made %d transactions, want 3 (batches of %d)", rows, got, batchRows)
 	}
-	if n := len(recent(t, s)); n != rows {
+	if n := countBindings(t, s) + len(recent(t, s)); n != rows {
 		t.Errorf("%d rows stored, want %d", n, rows)
 	}
 }

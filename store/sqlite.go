@@ -36,7 +36,7 @@ const (
 // ErrClosed is returned by methods called after Close.
 var ErrClosed = errors.New("store: closed")
 
-// SQLite keeps call records in an SQLite database in WAL mode.
+// SQLite keeps call records and bindings in an SQLite database in WAL mode.
 // All writes go through one writer goroutine; reads use the connection pool
 // and run concurrently with it.
 type SQLite struct {
@@ -45,7 +45,10 @@ type SQLite struct {
 	logger *slog.Logger
 	path   string
 
-	records    chan CallRecord // FIFO: the writer applies Puts in order
+	// One FIFO per kind of write: the writer applies each in order. Records
+	// and bindings live in separate tables, so their relative order is free.
+	records    chan CallRecord
+	bindings   chan bindingChange
 	requests   chan writeRequest
 	closing    chan struct{}
 	writerDone chan struct{}
@@ -58,11 +61,14 @@ type SQLite struct {
 	closeErr    error
 }
 
-var _ Records = (*SQLite)(nil)
+var (
+	_ Records  = (*SQLite)(nil)
+	_ Bindings = (*SQLite)(nil)
+)
 
 // statements are prepared once and used by the writer inside each batch.
 type statements struct {
-	putRecord *sql.Stmt
+	putRecord, putBinding, deleteBinding *sql.Stmt
 }
 
 func prepareStatements(ctx context.Context, db *sql.DB) (statements, error) {
@@ -72,6 +78,8 @@ func prepareStatements(ctx context.Context, db *sql.DB) (statements, error) {
 		query string
 	}{
 		{&st.putRecord, putRecordSQL},
+		{&st.putBinding, putBindingSQL},
+		{&st.deleteBinding, deleteBindingSQL},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -85,7 +93,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (statements, error) {
 
 func (st statements) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{st.putRecord} {
+	for _, stmt := range []*sql.Stmt{st.putRecord, st.putBinding, st.deleteBinding} {
 		if stmt != nil {
 			if err := stmt.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close statement: %w", err))
@@ -160,6 +168,7 @@ func setup(db *sql.DB, path string, logger *slog.Logger) (*SQLite, error) {
 		logger:     logger.With("database", path),
 		path:       path,
 		records:    make(chan CallRecord, queueCapacity),
+		bindings:   make(chan bindingChange, queueCapacity),
 		requests:   make(chan writeRequest),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -194,8 +203,8 @@ func (s *SQLite) drop(what, reason string, attrs ...any) {
 	s.logger.Warn(what+" dropped", append(attrs, "reason", reason, "dropped_total", total)...)
 }
 
-// Dropped returns how many call records were lost: queue full, put after
-// Close, or their transaction failed.
+// Dropped returns how many writes (call records and binding changes) were
+// lost: queue full, made after Close, or their transaction failed.
 func (s *SQLite) Dropped() uint64 { return s.dropped.Load() }
 
 // Flush waits until every write queued before the call has been committed
@@ -267,6 +276,8 @@ func (s *SQLite) runWriter() {
 		select {
 		case r := <-s.records:
 			w.addRecord(r)
+		case c := <-s.bindings:
+			w.addBinding(c)
 		case <-w.deadline:
 			w.commit()
 		case req := <-s.requests:
@@ -286,6 +297,7 @@ func (s *SQLite) runWriter() {
 type batchWriter struct {
 	store    *SQLite
 	records  []CallRecord
+	bindings []bindingChange
 	timer    *time.Timer
 	deadline <-chan time.Time // timer.C while writes are pending, else nil
 	err      error            // first commit failure since the last takeErr
@@ -293,9 +305,10 @@ type batchWriter struct {
 
 func newBatchWriter(s *SQLite) *batchWriter {
 	w := &batchWriter{
-		store:   s,
-		records: make([]CallRecord, 0, batchRows),
-		timer:   time.NewTimer(batchDelay),
+		store:    s,
+		records:  make([]CallRecord, 0, batchRows),
+		bindings: make([]bindingChange, 0, batchRows),
+		timer:    time.NewTimer(batchDelay),
 	}
 	w.timer.Stop()
 	return w
@@ -306,8 +319,13 @@ func (w *batchWriter) addRecord(r CallRecord) {
 	w.added()
 }
 
+func (w *batchWriter) addBinding(c bindingChange) {
+	w.bindings = append(w.bindings, c)
+	w.added()
+}
+
 func (w *batchWriter) added() {
-	pending := len(w.records)
+	pending := len(w.records) + len(w.bindings)
 	if pending == 1 {
 		w.timer.Reset(batchDelay)
 		w.deadline = w.timer.C
@@ -324,6 +342,8 @@ func (w *batchWriter) drainQueues() {
 		select {
 		case r := <-w.store.records:
 			w.addRecord(r)
+		case c := <-w.store.bindings:
+			w.addBinding(c)
 		default:
 			return
 		}
@@ -334,19 +354,21 @@ func (w *batchWriter) drainQueues() {
 func (w *batchWriter) commit() {
 	w.timer.Stop()
 	w.deadline = nil
-	n := len(w.records)
+	n := len(w.records) + len(w.bindings)
 	if n == 0 {
 		return
 	}
-	if err := w.store.writeBatch(w.records); err != nil {
+	if err := w.store.writeBatch(w.records, w.bindings); err != nil {
 		w.store.dropped.Add(uint64(n))
-		w.store.logger.Error("writes not stored", "call_records", len(w.records), "err", err)
+		w.store.logger.Error("writes not stored", "call_records", len(w.records),
+			"binding_changes", len(w.bindings), "err", err)
 		if w.err == nil {
 			w.err = err
 		}
 	}
 	clear(w.records) // release the strings
-	w.records = w.records[:0]
+	clear(w.bindings)
+	w.records, w.bindings = w.records[:0], w.bindings[:0]
 }
 
 // serve answers a request once the batch before it is committed: a Flush
@@ -364,9 +386,12 @@ func (w *batchWriter) takeErr() error {
 	return err
 }
 
-func (s *SQLite) writeBatch(records []CallRecord) error {
+func (s *SQLite) writeBatch(records []CallRecord, bindings []bindingChange) error {
 	return s.inTransaction(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
-		return s.putRecords(ctx, tx, records)
+		if err := s.putRecords(ctx, tx, records); err != nil {
+			return err
+		}
+		return s.applyBindings(ctx, tx, bindings)
 	})
 }
 

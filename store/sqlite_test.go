@@ -169,8 +169,10 @@ func TestCloseFlushesQueuedRows(t *testing.T) {
 		t.Errorf("rows after Close = %d, want 250", got)
 	}
 	s.Put(sampleRecord(999)) // must neither block nor panic
-	if s.Dropped() != 1 {
-		t.Errorf("Dropped after writes on a closed store = %d, want 1", s.Dropped())
+	s.PutBinding(sampleBinding("alice", "phone"))
+	s.DeleteBinding("alice", "phone")
+	if s.Dropped() != 3 {
+		t.Errorf("Dropped after writes on a closed store = %d, want 3", s.Dropped())
 	}
 	if err := s.Flush(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Flush after Close = %v, want ErrClosed", err)
@@ -252,11 +254,18 @@ func TestWALMode(t *testing.T) {
 func TestWritesNeverBlockWhenQueueFull(t *testing.T) {
 	// A store whose writer never runs: its queues of 2 fill, and further
 	// writes must return at once and be counted as dropped.
-	stalled := &SQLite{records: make(chan CallRecord, 2), logger: quietLogger()}
+	stalled := &SQLite{records: make(chan CallRecord, 2), bindings: make(chan bindingChange, 2), logger: quietLogger()}
 	for i := range 5 {
 		stalled.Put(sampleRecord(i))
 	}
 	if got := stalled.Dropped(); got != 3 {
 		t.Errorf("Dropped = %d, want 3 (queue of 2, 5 puts)", got)
+	}
+	for range 2 {
+		stalled.PutBinding(sampleBinding("alice", "phone"))
+		stalled.DeleteBinding("alice", "phone")
+	}
+	if got := stalled.Dropped(); got != 5 {
+		t.Errorf("Dropped = %d, want 5 (3 records, then 4 binding changes for a queue of 2)", got)
 	}
 }
