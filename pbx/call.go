@@ -55,7 +55,7 @@ func (s *Switch) HandleCall(in *sip.InboundCall) {
 		c.log.Warn("ivr", "error", err)
 	}
 	in.Hangup()
-	s.records.Add(c.rec)
+	s.records.Put(c.rec)
 	c.log.Info("call ended", "digits", c.rec.Digits, "queue", c.rec.Queue, "agent", c.rec.Agent,
 		"cause", c.rec.HangupCause, "side", c.rec.HangupSide)
 }

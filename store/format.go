@@ -14,6 +14,11 @@ import (
 // tableTimeLayout is how start times appear in the human table (local time).
 const tableTimeLayout = "2006-01-02 15:04:05"
 
+// inProgress stands in the CAUSE column for a call that has not ended (or
+// whose end was never written: `hotline run` closes those as interrupted at
+// its next start).
+const inProgress = "in-progress"
+
 // FormatTable writes recs as an aligned table for people (`hotline cdr`).
 // Fields come from the network (caller number, digits), so control characters
 // are escaped: a record is always exactly one line and cannot drive the
@@ -26,10 +31,14 @@ func FormatTable(w io.Writer, recs []CallRecord) error {
 		if !r.Start.IsZero() {
 			start = r.Start.Local().Format(tableTimeLayout)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\n",
+		talk, cause := fmt.Sprintf("%.1f", r.TalkSeconds), cell(string(r.HangupCause))
+		if r.InProgress() {
+			talk, cause = "-", inProgress // talk time is known only at the end
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n",
 			cell(r.CallID), start, cell(r.Caller), cell(r.DID), cell(r.Digits),
-			cell(r.Queue), cell(r.Agent), r.WaitSeconds, r.TalkSeconds,
-			cell(r.HangupCause), cell(r.HangupSide), cell(r.RecordingPath))
+			cell(r.Queue), cell(r.Agent), r.WaitSeconds, talk,
+			cause, cell(string(r.HangupSide)), cell(r.RecordingPath))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write call record table: %w", err)
@@ -56,7 +65,7 @@ func needsEscape(r rune) bool {
 }
 
 // FormatJSON writes recs as an indented JSON array (times in RFC 3339, UTC,
-// "answer" omitted when never answered).
+// "answer" omitted when never answered, "end" while in progress).
 func FormatJSON(w io.Writer, recs []CallRecord) error {
 	if recs == nil {
 		recs = []CallRecord{}

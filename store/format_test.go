@@ -10,14 +10,16 @@ import (
 
 func TestFormatTable(t *testing.T) {
 	r := sampleRecord(0)
-	never := CallRecord{CallID: "x", Caller: "evil\x1b[2J\nname\t", Start: r.Start, HangupCause: "no-agent", HangupSide: "system", WaitSeconds: 30}
+	never := CallRecord{CallID: "x", Caller: "evil\x1b[2J\nname\t", Start: r.Start, End: r.Start.Add(30 * time.Second),
+		HangupCause: "no-agent", HangupSide: "system", WaitSeconds: 30}
+	talking := answered(1)
 	var buf bytes.Buffer
-	if err := FormatTable(&buf, []CallRecord{r, never}); err != nil {
+	if err := FormatTable(&buf, []CallRecord{r, never, talking}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("got %d lines, want header + 2:\n%s", len(lines), buf.String())
+	if len(lines) != 4 {
+		t.Fatalf("got %d lines, want header + 3:\n%s", len(lines), buf.String())
 	}
 	header := strings.Fields(lines[0])
 	if header[0] != "CALL" || header[len(header)-1] != "RECORDING" {
@@ -35,6 +37,10 @@ func TestFormatTable(t *testing.T) {
 	}
 	if !strings.Contains(lines[2], "30.0") || !strings.Contains(lines[2], "no-agent") {
 		t.Errorf("row %q lacks wait 30.0 / cause no-agent", lines[2])
+	}
+	// A call in progress: its wait is known, its talk time and cause are not.
+	if f := strings.Fields(lines[3]); len(f) != 13 || f[8] != "8.2" || f[9] != "-" || f[10] != "in-progress" || f[11] != "-" {
+		t.Errorf("call in progress = %q, want wait 8.2, talk -, cause in-progress, side -", lines[3])
 	}
 }
 

@@ -31,10 +31,34 @@ var migrations = []string{
 	);
 	CREATE INDEX call_records_start ON call_records(start_ms);
 	CREATE INDEX call_records_call_id ON call_records(call_id);`,
+
+	// 2: records are written at answer and replaced by the internal call id
+	// (uid) as the call goes on; rows from before keep a unique uid of their
+	// own. Open rows (end_ms NULL) are indexed for closing after a crash.
+	`ALTER TABLE call_records ADD COLUMN uid TEXT NOT NULL DEFAULT '';
+	UPDATE call_records SET uid = 'legacy-' || id;
+	CREATE UNIQUE INDEX call_records_uid ON call_records(uid);
+	CREATE INDEX call_records_open ON call_records(id) WHERE end_ms IS NULL;`,
+
+	// 3: registrations, one row per agent device. path is a JSON array of
+	// Path header values ('' when none); expires_ms is unix milliseconds.
+	`CREATE TABLE bindings (
+		user_id    TEXT    NOT NULL,
+		device_key TEXT    NOT NULL,
+		contact    TEXT    NOT NULL,
+		source     TEXT    NOT NULL,
+		transport  TEXT    NOT NULL,
+		path       TEXT    NOT NULL,
+		call_id    TEXT    NOT NULL,
+		cseq       INTEGER NOT NULL,
+		user_agent TEXT    NOT NULL,
+		expires_ms INTEGER NOT NULL,
+		PRIMARY KEY (user_id, device_key)
+	) WITHOUT ROWID;`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // migrate applies every migration the database has not seen yet, each in its
 // own transaction together with the version bump, so a crash leaves the

@@ -18,11 +18,12 @@ import (
 )
 
 const (
-	// queueCapacity bounds the rows waiting for the writer. At a few hundred
-	// calls per second this is many seconds of slack for a slow disk.
+	// queueCapacity bounds the writes waiting for the writer, per kind. At a
+	// few hundred calls per second this is many seconds of slack for a slow
+	// disk.
 	queueCapacity = 4096
-	// batchRows and batchDelay: commit when this many rows are pending, or
-	// this long after the first pending row, whichever comes first.
+	// batchRows and batchDelay: commit when this many writes are pending, or
+	// this long after the first pending write, whichever comes first.
 	batchRows  = 100
 	batchDelay = 50 * time.Millisecond
 	// busyTimeout is how long a statement waits for another connection or
@@ -35,17 +36,20 @@ const (
 // ErrClosed is returned by methods called after Close.
 var ErrClosed = errors.New("store: closed")
 
-// SQLite keeps call records in an SQLite database in WAL mode. All writes go
-// through one writer goroutine; reads use the connection pool and run
-// concurrently with it.
+// SQLite keeps call records and bindings in an SQLite database in WAL mode.
+// All writes go through one writer goroutine; reads use the connection pool
+// and run concurrently with it.
 type SQLite struct {
 	db     *sql.DB
-	insert *sql.Stmt
+	stmts  statements
 	logger *slog.Logger
 	path   string
 
-	queue      chan CallRecord
-	flushes    chan chan error
+	// One FIFO per kind of write: the writer applies each in order. Records
+	// and bindings live in separate tables, so their relative order is free.
+	records    chan CallRecord
+	bindings   chan bindingChange
+	requests   chan writeRequest
 	closing    chan struct{}
 	writerDone chan struct{}
 	writerErr  error // set by the writer before writerDone is closed
@@ -57,7 +61,52 @@ type SQLite struct {
 	closeErr    error
 }
 
-var _ Records = (*SQLite)(nil)
+var (
+	_ Records  = (*SQLite)(nil)
+	_ Bindings = (*SQLite)(nil)
+)
+
+// statements are prepared once and used by the writer inside each batch.
+type statements struct {
+	putRecord, putBinding, deleteBinding *sql.Stmt
+}
+
+func prepareStatements(ctx context.Context, db *sql.DB) (statements, error) {
+	var st statements
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&st.putRecord, putRecordSQL},
+		{&st.putBinding, putBindingSQL},
+		{&st.deleteBinding, deleteBindingSQL},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			st.close()
+			return statements{}, fmt.Errorf("prepare %q: %w", firstLine(p.query), err)
+		}
+		*p.stmt = stmt
+	}
+	return st, nil
+}
+
+func (st statements) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{st.putRecord, st.putBinding, st.deleteBinding} {
+		if stmt != nil {
+			if err := stmt.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close statement: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
 
 // OpenSQLite opens (creating if needed) the database at path: parent
 // directories, WAL journal, busy timeout, schema migration; then starts the
@@ -95,6 +144,8 @@ func sqliteDSN(absPath string) string {
 		u.EscapedPath(), busyTimeout.Milliseconds())
 }
 
+// setup checks and migrates the database and prepares the store, without
+// starting its writer.
 func setup(db *sql.DB, path string, logger *slog.Logger) (*SQLite, error) {
 	ctx := context.Background()
 	var mode string
@@ -107,20 +158,18 @@ func setup(db *sql.DB, path string, logger *slog.Logger) (*SQLite, error) {
 	if err := migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	insert, err := db.PrepareContext(ctx, `INSERT INTO call_records (
-		call_id, caller, did, trunk, start_ms, answer_ms, end_ms, digits, queue, agent,
-		wait_seconds, talk_seconds, hangup_cause, hangup_side, recording_path
-	) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmts, err := prepareStatements(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("prepare insert: %w", err)
+		return nil, err
 	}
 	return &SQLite{
 		db:         db,
-		insert:     insert,
+		stmts:      stmts,
 		logger:     logger.With("database", path),
 		path:       path,
-		queue:      make(chan CallRecord, queueCapacity),
-		flushes:    make(chan chan error),
+		records:    make(chan CallRecord, queueCapacity),
+		bindings:   make(chan bindingChange, queueCapacity),
+		requests:   make(chan writeRequest),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}, nil
@@ -129,94 +178,114 @@ func setup(db *sql.DB, path string, logger *slog.Logger) (*SQLite, error) {
 // Path returns the absolute path of the database file.
 func (s *SQLite) Path() string { return s.path }
 
-// Add queues r for the writer and returns at once. When the queue is full, or
-// the store is closed, the row is dropped, counted (see Dropped) and logged.
-func (s *SQLite) Add(r CallRecord) {
+// enqueue hands v to the writer without waiting. It returns "" when v was
+// queued, else why it was not.
+func enqueue[T any](s *SQLite, queue chan<- T, v T) (dropReason string) {
 	if s.closed.Load() {
-		s.drop(r, "store closed")
-		return
+		return "store closed"
 	}
 	select {
-	case s.queue <- r:
+	case queue <- v:
+		return ""
 	default:
-		s.drop(r, "write queue full")
+		return "write queue full"
 	}
 }
 
-func (s *SQLite) drop(r CallRecord, reason string) {
+// drop counts a lost write and logs it, at most once per dropLogInterval.
+func (s *SQLite) drop(what, reason string, attrs ...any) {
 	total := s.dropped.Add(1)
 	now := time.Now().UnixNano()
 	last := s.lastDropLog.Load()
 	if now-last < int64(dropLogInterval) || !s.lastDropLog.CompareAndSwap(last, now) {
 		return
 	}
-	s.logger.Warn("call record dropped", "reason", reason, "call_id", r.CallID, "dropped_total", total)
+	s.logger.Warn(what+" dropped", append(attrs, "reason", reason, "dropped_total", total)...)
 }
 
-// Dropped returns how many records were lost: queue full, added after Close,
-// or their transaction failed.
+// Dropped returns how many writes (call records and binding changes) were
+// lost: queue full, made after Close, or their transaction failed.
 func (s *SQLite) Dropped() uint64 { return s.dropped.Load() }
 
-// Flush waits until every record added before the call has been committed (or
-// has failed; the first failure since the previous Flush is returned).
+// Flush waits until every write queued before the call has been committed
+// (or has failed; the first failure since the previous Flush is returned).
 func (s *SQLite) Flush(ctx context.Context) error {
-	reply := make(chan error, 1)
+	if err := s.inWriter(ctx, nil); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// writeRequest asks the writer to commit what is queued, then run apply (when
+// not nil) in a transaction of its own. Keeping these writes on the writer
+// goroutine keeps it the only writer and orders them after earlier Puts.
+type writeRequest struct {
+	ctx   context.Context
+	apply func(ctx context.Context, tx *sql.Tx) error
+	reply chan error // buffered: the writer never waits for a caller who gave up
+}
+
+// inWriter runs apply on the writer goroutine (see writeRequest) and waits
+// for it. A nil apply is a Flush.
+func (s *SQLite) inWriter(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
+	req := writeRequest{ctx: ctx, apply: apply, reply: make(chan error, 1)}
 	select {
-	case s.flushes <- reply:
+	case s.requests <- req:
 	case <-s.writerDone:
 		return ErrClosed
 	case <-ctx.Done():
-		return fmt.Errorf("flush call records: %w", ctx.Err())
+		return ctx.Err()
 	}
 	select {
-	case err := <-reply:
+	case err := <-req.reply:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("flush call records: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 
 // Close commits everything queued, stops the writer and closes the database.
-// Records added concurrently with Close may be lost. Close is idempotent.
+// Writes made concurrently with Close may be lost. Close is idempotent.
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.closing)
 		<-s.writerDone
-		errs := []error{s.writerErr}
-		if err := s.insert.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close insert statement: %w", err))
-		}
+		errs := []error{s.writerErr, s.stmts.close()}
 		if err := s.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close database: %w", err))
 		}
 		if n := s.dropped.Load(); n > 0 {
-			s.logger.Warn("call records were dropped", "dropped_total", n)
+			s.logger.Warn("writes were dropped", "dropped_total", n)
 		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
 
-// runWriter is the single writer goroutine: it collects queued rows into a
-// batch and commits it when full, when the batch delay expires, on Flush and
-// on Close.
+// runWriter is the single writer goroutine: it collects queued writes into a
+// batch and commits it when full, when the batch delay expires, before a
+// request and on Close.
 func (s *SQLite) runWriter() {
 	defer close(s.writerDone)
-	w := batchWriter{store: s, pending: make([]CallRecord, 0, batchRows), timer: time.NewTimer(batchDelay)}
-	w.timer.Stop()
+	w := newBatchWriter(s)
 	for {
 		select {
-		case r := <-s.queue:
-			w.add(r)
+		case r := <-s.records:
+			w.addRecord(r)
+		case c := <-s.bindings:
+			w.addBinding(c)
 		case <-w.deadline:
 			w.commit()
-		case reply := <-s.flushes:
-			w.drainQueue()
+		case req := <-s.requests:
+			w.drainQueues()
 			w.commit()
-			reply <- w.takeErr()
+			req.reply <- w.serve(req)
 		case <-s.closing:
-			w.drainQueue()
+			w.drainQueues()
 			w.commit()
 			s.writerErr = w.takeErr()
 			return
@@ -227,52 +296,88 @@ func (s *SQLite) runWriter() {
 // batchWriter is the writer goroutine's state; only that goroutine touches it.
 type batchWriter struct {
 	store    *SQLite
-	pending  []CallRecord
+	records  []CallRecord
+	bindings []bindingChange
 	timer    *time.Timer
-	deadline <-chan time.Time // timer.C while rows are pending, else nil
+	deadline <-chan time.Time // timer.C while writes are pending, else nil
 	err      error            // first commit failure since the last takeErr
 }
 
-func (w *batchWriter) add(r CallRecord) {
-	w.pending = append(w.pending, r)
-	if len(w.pending) == 1 {
+func newBatchWriter(s *SQLite) *batchWriter {
+	w := &batchWriter{
+		store:    s,
+		records:  make([]CallRecord, 0, batchRows),
+		bindings: make([]bindingChange, 0, batchRows),
+		timer:    time.NewTimer(batchDelay),
+	}
+	w.timer.Stop()
+	return w
+}
+
+func (w *batchWriter) addRecord(r CallRecord) {
+	w.records = append(w.records, r)
+	w.added()
+}
+
+func (w *batchWriter) addBinding(c bindingChange) {
+	w.bindings = append(w.bindings, c)
+	w.added()
+}
+
+func (w *batchWriter) added() {
+	pending := len(w.records) + len(w.bindings)
+	if pending == 1 {
 		w.timer.Reset(batchDelay)
 		w.deadline = w.timer.C
 	}
-	if len(w.pending) >= batchRows {
+	if pending >= batchRows {
 		w.commit()
 	}
 }
 
-// drainQueue moves everything already queued into batches. Rows added before
-// a Flush call are in the queue by the time the flush request is received.
-func (w *batchWriter) drainQueue() {
+// drainQueues moves everything already queued into batches. Writes made
+// before a request are in the queues by the time the request is received.
+func (w *batchWriter) drainQueues() {
 	for {
 		select {
-		case r := <-w.store.queue:
-			w.add(r)
+		case r := <-w.store.records:
+			w.addRecord(r)
+		case c := <-w.store.bindings:
+			w.addBinding(c)
 		default:
 			return
 		}
 	}
 }
 
+// commit writes the pending batch in one transaction.
 func (w *batchWriter) commit() {
 	w.timer.Stop()
 	w.deadline = nil
-	if len(w.pending) == 0 {
+	n := len(w.records) + len(w.bindings)
+	if n == 0 {
 		return
 	}
-	if err := w.store.insertBatch(w.pending); err != nil {
-		w.store.dropped.Add(uint64(len(w.pending)))
-		w.store.logger.Error("call records not stored", "rows", len(w.pending),
-			"first_call_id", w.pending[0].CallID, "err", err)
+	if err := w.store.writeBatch(w.records, w.bindings); err != nil {
+		w.store.dropped.Add(uint64(n))
+		w.store.logger.Error("writes not stored", "call_records", len(w.records),
+			"binding_changes", len(w.bindings), "err", err)
 		if w.err == nil {
 			w.err = err
 		}
 	}
-	clear(w.pending) // release the strings
-	w.pending = w.pending[:0]
+	clear(w.records) // release the strings
+	clear(w.bindings)
+	w.records, w.bindings = w.records[:0], w.bindings[:0]
+}
+
+// serve answers a request once the batch before it is committed: a Flush
+// gets the first batch failure since the last one; others run their apply.
+func (w *batchWriter) serve(req writeRequest) error {
+	if req.apply == nil {
+		return w.takeErr()
+	}
+	return w.store.inTransaction(req.ctx, req.apply)
 }
 
 func (w *batchWriter) takeErr() error {
@@ -281,63 +386,28 @@ func (w *batchWriter) takeErr() error {
 	return err
 }
 
-func (s *SQLite) insertBatch(rows []CallRecord) error {
-	ctx := context.Background()
+func (s *SQLite) writeBatch(records []CallRecord, bindings []bindingChange) error {
+	return s.inTransaction(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.putRecords(ctx, tx, records); err != nil {
+			return err
+		}
+		return s.applyBindings(ctx, tx, bindings)
+	})
+}
+
+func (s *SQLite) inTransaction(ctx context.Context, apply func(context.Context, *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	insert := tx.StmtContext(ctx, s.insert)
-	for i := range rows {
-		r := &rows[i]
-		_, err := insert.ExecContext(ctx,
-			r.CallID, r.Caller, r.DID, r.Trunk,
-			unixMillis(r.Start), unixMillis(r.Answer), unixMillis(r.End),
-			r.Digits, r.Queue, r.Agent, r.WaitSeconds, r.TalkSeconds,
-			r.HangupCause, r.HangupSide, r.RecordingPath)
-		if err != nil {
-			return fmt.Errorf("insert call %q: %w", r.CallID, err)
-		}
+	if err := apply(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit %d call records: %w", len(rows), err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-// Recent returns up to limit records, newest (by start time) first.
-func (s *SQLite) Recent(ctx context.Context, limit int) ([]CallRecord, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("recent call records: limit %d must be positive", limit)
-	}
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT
-		call_id, caller, did, trunk, start_ms, answer_ms, end_ms, digits, queue, agent,
-		wait_seconds, talk_seconds, hangup_cause, hangup_side, recording_path
-		FROM call_records ORDER BY start_ms DESC, id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query recent call records: %w", err)
-	}
-	defer rows.Close()
-	var recs []CallRecord
-	for rows.Next() {
-		var r CallRecord
-		var start, answer, end sql.NullInt64
-		if err := rows.Scan(&r.CallID, &r.Caller, &r.DID, &r.Trunk, &start, &answer, &end,
-			&r.Digits, &r.Queue, &r.Agent, &r.WaitSeconds, &r.TalkSeconds,
-			&r.HangupCause, &r.HangupSide, &r.RecordingPath); err != nil {
-			return nil, fmt.Errorf("read call record: %w", err)
-		}
-		r.Start, r.Answer, r.End = fromMillis(start), fromMillis(answer), fromMillis(end)
-		recs = append(recs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read call records: %w", err)
-	}
-	return recs, nil
 }
 
 // unixMillis stores a zero time as NULL so "never answered" stays distinct.

@@ -13,9 +13,11 @@ import (
 	"testing"
 )
 
-// TestCommittedRecordSurvivesKill runs a child process that adds a record,
-// waits for Flush and then kills itself with SIGKILL; a fresh OpenSQLite of
-// the same file (as after a restart) must return the record.
+// TestCommittedRecordSurvivesKill runs a child process that puts a finished
+// record and the record of a call in progress (answered, no end), waits for
+// Flush and then kills itself with SIGKILL; a fresh OpenSQLite of the same
+// file (as after a restart) must return both, and close the open one as
+// interrupted at its answer time.
 func TestCommittedRecordSurvivesKill(t *testing.T) {
 	if path := os.Getenv("HOTLINE_STORE_KILL_CHILD"); path != "" {
 		s, err := OpenSQLite(path, quietLogger())
@@ -23,12 +25,13 @@ func TestCommittedRecordSurvivesKill(t *testing.T) {
 			fmt.Println("open:", err)
 			os.Exit(1)
 		}
-		s.Add(sampleRecord(7))
+		s.Put(sampleRecord(7))
+		s.Put(answered(9))
 		if err := s.Flush(context.Background()); err != nil {
 			fmt.Println("flush:", err)
 			os.Exit(1)
 		}
-		s.Add(sampleRecord(8)) // queued, not committed: may be lost
+		s.Put(sampleRecord(8)) // queued, not committed: may be lost
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
@@ -47,16 +50,27 @@ func TestCommittedRecordSurvivesKill(t *testing.T) {
 		t.Fatalf("reopen after kill: %v", err)
 	}
 	defer reopened.Close()
-	got, err := reopened.Recent(context.Background(), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	recs := recent(t, reopened)
 	want := sampleRecord(7)
-	found := false
-	for _, r := range got {
-		found = found || (r.CallID == want.CallID && r.Start.Equal(want.Start))
+	if r, ok := recs[want.ID]; !ok || r.CallID != want.CallID || !r.End.Equal(want.End) {
+		t.Fatalf("after kill -9 and reopen got %+v, want the flushed record %q", recs, want.ID)
 	}
-	if !found {
-		t.Fatalf("after kill -9 and reopen got %+v, want the flushed record %q", got, want.CallID)
+	open := answered(9)
+	if r, ok := recs[open.ID]; !ok || !r.InProgress() || !r.Answer.Equal(open.Answer) {
+		t.Fatalf("after kill -9 and reopen: call in progress %+v (found %v), want it open with its answer", r, ok)
+	}
+
+	n, err := reopened.CloseInterrupted(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("CloseInterrupted = %d, %v; want 1", n, err)
+	}
+	r := recent(t, reopened)[open.ID]
+	if r.HangupCause != CauseInterrupted || r.HangupSide != SideSystem || !r.End.Equal(open.Answer) {
+		t.Errorf("closed as %s by %s at %v; want interrupted by system at the answer, %v",
+			r.HangupCause, r.HangupSide, r.End, open.Answer)
+	}
+	if n, err := reopened.CloseInterrupted(ctx); err != nil || n != 0 {
+		t.Errorf("second CloseInterrupted = %d, %v; want 0", n, err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,7 @@ func flush(t testing.TB, s *SQLite) {
 func sampleRecord(i int) CallRecord {
 	start := time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC).Add(time.Duration(i) * time.Second)
 	return CallRecord{
+		ID:            fmt.Sprintf("c%d", i),
 		CallID:        fmt.Sprintf("call-%04d@carrier", i),
 		Caller:        "+441632960001",
 		DID:           "+441632960999",
@@ -56,6 +58,7 @@ func TestRoundTripAllFields(t *testing.T) {
 	s, _ := openTemp(t)
 	paris := time.FixedZone("CET", 3600)
 	want := CallRecord{
+		ID:            "7f3a9c",
 		CallID:        "a84b4c76e66710@pc33.example.com",
 		Caller:        "+33 1 23 45 67 89",
 		DID:           "0800123456",
@@ -72,7 +75,7 @@ func TestRoundTripAllFields(t *testing.T) {
 		HangupSide:    "agent",
 		RecordingPath: "/rec/it's a path?.wav",
 	}
-	s.Add(want)
+	s.Put(want)
 	flush(t, s)
 	got, err := s.Recent(context.Background(), 10)
 	if err != nil {
@@ -103,7 +106,7 @@ func TestRoundTripAllFields(t *testing.T) {
 func TestTimesKeepMillisecondsAndZero(t *testing.T) {
 	s, _ := openTemp(t)
 	start := time.Date(2025, 6, 1, 12, 0, 0, 123_456_789, time.UTC)
-	s.Add(CallRecord{CallID: "never-answered", Start: start, End: start.Add(time.Minute)})
+	s.Put(CallRecord{ID: "n", CallID: "never-answered", Start: start, End: start.Add(time.Minute)})
 	flush(t, s)
 	got, err := s.Recent(context.Background(), 1)
 	if err != nil || len(got) != 1 {
@@ -117,11 +120,11 @@ func TestTimesKeepMillisecondsAndZero(t *testing.T) {
 	}
 }
 
-func TestThousandAddsThenFlush(t *testing.T) {
+func TestThousandPutsThenFlush(t *testing.T) {
 	s, path := openTemp(t)
 	const n = 1000
 	for i := range n {
-		s.Add(sampleRecord(i))
+		s.Put(sampleRecord(i))
 	}
 	flush(t, s)
 	if got := countRows(t, path); got != n {
@@ -154,7 +157,7 @@ func TestCloseFlushesQueuedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 250 {
-		s.Add(sampleRecord(i))
+		s.Put(sampleRecord(i))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -165,11 +168,13 @@ func TestCloseFlushesQueuedRows(t *testing.T) {
 	if got := countRows(t, path); got != 250 {
 		t.Errorf("rows after Close = %d, want 250", got)
 	}
-	s.Add(sampleRecord(999)) // must neither block nor panic
-	if s.Dropped() != 1 {
-		t.Errorf("Dropped after Add on closed store = %d, want 1", s.Dropped())
+	s.Put(sampleRecord(999)) // must neither block nor panic
+	s.PutBinding(sampleBinding("alice", "phone"))
+	s.DeleteBinding("alice", "phone")
+	if s.Dropped() != 3 {
+		t.Errorf("Dropped after writes on a closed store = %d, want 3", s.Dropped())
 	}
-	if err := s.Flush(context.Background()); err != ErrClosed {
+	if err := s.Flush(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Flush after Close = %v, want ErrClosed", err)
 	}
 }
@@ -178,7 +183,7 @@ func TestRecentOrderAndLimit(t *testing.T) {
 	s, _ := openTemp(t)
 	// Added out of order: Recent sorts by start time, newest first.
 	for _, i := range []int{3, 0, 4, 1, 2} {
-		s.Add(sampleRecord(i))
+		s.Put(sampleRecord(i))
 	}
 	flush(t, s)
 	got, err := s.Recent(context.Background(), 3)
@@ -246,59 +251,21 @@ func TestWALMode(t *testing.T) {
 	}
 }
 
-func TestAddNeverBlocksWhenQueueFull(t *testing.T) {
-	// A store whose writer never runs: its queue of 2 fills, and further Adds
-	// must return at once and be counted as dropped.
-	stalled := &SQLite{queue: make(chan CallRecord, 2), logger: quietLogger()}
+func TestWritesNeverBlockWhenQueueFull(t *testing.T) {
+	// A store whose writer never runs: its queues of 2 fill, and further
+	// writes must return at once and be counted as dropped.
+	stalled := &SQLite{records: make(chan CallRecord, 2), bindings: make(chan bindingChange, 2), logger: quietLogger()}
 	for i := range 5 {
-		stalled.Add(sampleRecord(i))
+		stalled.Put(sampleRecord(i))
 	}
 	if got := stalled.Dropped(); got != 3 {
-		t.Errorf("Dropped = %d, want 3 (queue of 2, 5 adds)", got)
+		t.Errorf("Dropped = %d, want 3 (queue of 2, 5 puts)", got)
 	}
-}
-
-// BenchmarkAdd measures what a call's goroutine pays per record: the queue
-// is emptied (timer stopped) before it fills so no Add takes the drop path.
-func BenchmarkAdd(b *testing.B) {
-	s, _ := openTemp(b)
-	r := sampleRecord(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Add(r)
-		if len(s.queue) > queueCapacity/2 {
-			b.StopTimer()
-			if err := s.Flush(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
+	for range 2 {
+		stalled.PutBinding(sampleBinding("alice", "phone"))
+		stalled.DeleteBinding("alice", "phone")
 	}
-	b.StopTimer()
-	if d := s.Dropped(); d != 0 {
-		b.Fatalf("dropped %d rows", d)
-	}
-}
-
-// BenchmarkAddAndCommit measures sustained throughput through the writer to
-// disk (fsync per 100-row batch).
-func BenchmarkAddAndCommit(b *testing.B) {
-	s, _ := openTemp(b)
-	r := sampleRecord(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Add(r)
-		if len(s.queue) > queueCapacity/2 {
-			// Keep the producer behind the writer so nothing is dropped.
-			if err := s.Flush(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := s.Flush(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	if d := s.Dropped(); d != 0 {
-		b.Fatalf("dropped %d rows", d)
+	if got := stalled.Dropped(); got != 5 {
+		t.Errorf("Dropped = %d, want 5 (3 records, then 4 binding changes for a queue of 2)", got)
 	}
 }

@@ -1,11 +1,11 @@
-// Package store keeps call detail records (CDRs).
+// Package store keeps call detail records (CDRs) and registrations.
 //
-// The daemon talks to the Records interface only, so the embedded SQLite
-// backend can later be joined by PostgreSQL without touching callers. Add never
-// waits on the database: rows go through a bounded queue to one writer
-// goroutine that batches them into transactions, so signalling and media are
-// never held up by disk I/O. A row whose transaction committed survives a crash
-// of the process (kill -9).
+// The daemon talks to the Records and Bindings interfaces only, so the
+// embedded SQLite backend can later be joined by PostgreSQL without touching
+// callers. Writes never wait on the database: they go through bounded queues
+// to one writer goroutine that batches them into transactions, so signalling
+// and media are never held up by disk I/O. A write whose transaction committed
+// survives a crash of the process (kill -9).
 package store
 
 import (
@@ -37,33 +37,47 @@ const (
 	SideSystem Side = "system"
 )
 
-// CallRecord is one finished call as the caller experienced it.
+// CallRecord is one call as the caller experienced it. The daemon writes it
+// when the call is answered and again as it changes; while the call is in
+// progress End is zero and HangupCause empty.
 type CallRecord struct {
-	CallID        string    `json:"call_id"`
-	Caller        string    `json:"caller"` // caller number (From user)
-	DID           string    `json:"did"`    // number dialled
+	ID            string    `json:"id"`      // internal call id, unique per call: the key Put replaces by
+	CallID        string    `json:"call_id"` // SIP Call-ID of the caller's leg (an attribute, not a key)
+	Caller        string    `json:"caller"`  // caller number (From user)
+	DID           string    `json:"did"`     // number dialled
 	Trunk         string    `json:"trunk"`
 	Start         time.Time `json:"start"`           // INVITE received
 	Answer        time.Time `json:"answer,omitzero"` // agent answered (zero if never)
-	End           time.Time `json:"end"`
-	Digits        string    `json:"digits"` // IVR digits taken
+	End           time.Time `json:"end,omitzero"`    // zero while the call is in progress
+	Digits        string    `json:"digits"`          // IVR digits taken
 	Queue         string    `json:"queue"`
 	Agent         string    `json:"agent"`
 	WaitSeconds   float64   `json:"wait_seconds"` // queue join -> agent answer (or -> hang-up when never answered)
 	TalkSeconds   float64   `json:"talk_seconds"` // agent answer -> end
-	HangupCause   string    `json:"hangup_cause"` // e.g. "normal", "no-agent", "ivr-timeout", "caller-abandoned"
-	HangupSide    string    `json:"hangup_side"`  // "caller", "agent", "system"
+	HangupCause   Cause     `json:"hangup_cause"` // empty while in progress
+	HangupSide    Side      `json:"hangup_side"`
 	RecordingPath string    `json:"recording_path"`
 }
+
+// InProgress reports whether the record is still open: the call had not
+// ended when it was last written.
+func (r *CallRecord) InProgress() bool { return r.End.IsZero() }
 
 // Records is what the daemon uses to keep call records: SQLite now,
 // PostgreSQL later.
 type Records interface {
-	// Add hands the row to the writer goroutine and returns at once. When the
-	// bounded queue is full the row is dropped, counted and logged rather than
-	// blocking the caller.
-	Add(r CallRecord)
-	// Recent returns up to limit records, newest first.
+	// Put queues r to be written: inserted, or replacing the row with the same
+	// ID. It never blocks: when the bounded queue is full the write is
+	// dropped, counted and logged. Puts are applied in the order they were
+	// made, so a call's final record is never overwritten by an earlier one.
+	// A record without an ID is always inserted as a new row.
+	Put(r CallRecord)
+	// CloseInterrupted closes every record left open (End zero) by a crash:
+	// cause "interrupted", side "system", End = the latest time the record
+	// knows (answer, else start). It returns how many. Call it at start-up,
+	// before taking calls: it also closes the records of calls in progress.
+	CloseInterrupted(ctx context.Context) (int, error)
+	// Recent returns up to limit records, newest first, open ones included.
 	Recent(ctx context.Context, limit int) ([]CallRecord, error)
 	// Close commits everything queued, then closes the database.
 	Close() error
@@ -85,7 +99,8 @@ type Binding struct {
 }
 
 // Bindings keeps registrations across restarts. Put and Delete never wait for
-// the disk (they are queued to the writer); Load reads them back at start-up.
+// the disk (they are queued to the writer, in order, dropped and counted when
+// the queue is full); Load reads them back at start-up.
 type Bindings interface {
 	PutBinding(b Binding)
 	DeleteBinding(user, key string)

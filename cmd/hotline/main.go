@@ -31,7 +31,7 @@ const usage = `usage: hotline <command> [flags]
 commands:
   run      [-c FILE]                    start the switch (without -c: the embedded demo config)
   check    [-c FILE]                    validate a config; print every problem with file:line
-  cdr      [-c FILE] [--limit N] [--json]  show recent call records
+  cdr      [-c FILE] [--limit N] [--json]  show recent call records (open ones: in-progress)
   version                               print the version
 `
 

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/store"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -58,5 +61,45 @@ func TestCDRWithoutDatabase(t *testing.T) {
 	cfg, _ := demoFile(t, `database = "./var/hotline.db"`, `database = "`+filepath.Join(t.TempDir(), "none.db")+`"`)
 	if code, _, errs := runCmd("cdr", "-c", cfg); code != 1 || !strings.Contains(errs, "no call records yet") {
 		t.Errorf("cdr without a database: exit %d, %q", code, errs)
+	}
+}
+
+// After a crash, `hotline cdr` shows the calls that were in progress as such
+// (until the next `hotline run` closes them), beside the finished ones.
+func TestCDRShowsCallsInProgress(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "hotline.db")
+	cfg, _ := demoFile(t, `database = "./var/hotline.db"`, `database = "`+dbPath+`"`)
+	db, err := store.OpenSQLite(dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	db.Put(store.CallRecord{ID: "a1", CallID: "talking@carrier", Caller: "+441632960001", Start: start,
+		Answer: start.Add(5 * time.Second), Queue: "support", Agent: "1001", WaitSeconds: 5})
+	db.Put(store.CallRecord{ID: "a0", CallID: "done@carrier", Caller: "+441632960002", Start: start.Add(-time.Minute),
+		End: start, HangupCause: store.CauseNormal, HangupSide: store.SideCaller})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errs := runCmd("cdr", "-c", cfg)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("cdr: exit %d, stdout %q, stderr %q; want a header and two rows", code, out, errs)
+	}
+	if !strings.Contains(lines[1], "talking@carrier") || !strings.Contains(lines[1], "in-progress") {
+		t.Errorf("open call row = %q, want it marked in-progress", lines[1])
+	}
+	if !strings.Contains(lines[2], "done@carrier") || !strings.Contains(lines[2], "normal") || strings.Contains(lines[2], "in-progress") {
+		t.Errorf("finished call row = %q, want cause normal", lines[2])
+	}
+
+	code, out, errs = runCmd("cdr", "-c", cfg, "--json")
+	var recs []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 2 {
+		t.Fatalf("cdr --json: exit %d, %q, %q", code, out, errs)
+	}
+	if _, hasEnd := recs[0]["end"]; hasEnd || recs[0]["id"] != "a1" || recs[0]["hangup_cause"] != "" {
+		t.Errorf("open call as JSON = %v, want id a1, no end, empty cause", recs[0])
 	}
 }
