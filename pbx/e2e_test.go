@@ -20,6 +20,9 @@ import (
 func startDemo(t *testing.T, rtpMin int, adjust ...func(*config.Config)) *Switch {
 	t.Helper()
 	cfg := config.Default()
+	for _, q := range cfg.Queues {
+		q.Retry.Duration = 200 * time.Millisecond // tests count rings, they do not wait them out
+	}
 	for _, f := range adjust {
 		f(cfg)
 	}

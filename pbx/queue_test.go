@@ -34,13 +34,20 @@ func callSales(t *testing.T, sw *Switch, ctx context.Context, rtpMin int) *sipte
 	return callAndPress1(t, sw, ctx, rtpMin, "+15550100")
 }
 
-func callAndPress1(t *testing.T, sw *Switch, ctx context.Context, rtpMin int, did string) *siptest.Call {
+// carrierCall is a call from the demo trunk's address to did.
+func carrierCall(t *testing.T, sw *Switch, ctx context.Context, rtpMin int, did string) *siptest.Call {
 	t.Helper()
 	carrier := siptest.NewPhone(t, "127.0.0.1", "+15557777", rtpMin, siptest.Busy)
 	call, err := carrier.Call(ctx, sw.SIPAddr(), did, media.PCMU)
 	if err != nil {
 		t.Fatalf("call %s: %v", did, err)
 	}
+	return call
+}
+
+func callAndPress1(t *testing.T, sw *Switch, ctx context.Context, rtpMin int, did string) *siptest.Call {
+	t.Helper()
+	call := carrierCall(t, sw, ctx, rtpMin, did)
 	time.Sleep(sw.snap.Load().prompts["welcome"].Duration() + 200*time.Millisecond)
 	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -48,14 +55,14 @@ func callAndPress1(t *testing.T, sw *Switch, ctx context.Context, rtpMin int, di
 	return call
 }
 
-// recordOf waits for the record of call id.
+// recordOf waits for the record of call id to be complete (the call over).
 func recordOf(t *testing.T, sw *Switch, id string) store.CallRecord {
 	t.Helper()
 	var rec store.CallRecord
 	waitFor(t, "call record", 5*time.Second, func() bool {
 		recs, err := sw.Records().Recent(context.Background(), 5)
 		for _, r := range recs {
-			if err == nil && r.CallID == id {
+			if err == nil && r.CallID == id && !r.InProgress() {
 				rec = r
 				return true
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hotline-pbx/hotline/acd"
@@ -32,10 +33,11 @@ type Switch struct {
 	media   *media.Engine
 	sip     *sip.Server
 	acd     *acd.ACD
-	records store.Records
+	records *store.SQLite
 	ctx     context.Context // cancelled on Stop: ends every call
 	cancel  context.CancelFunc
 	acdDone chan struct{}
+	rings   sync.WaitGroup // offers whose phones are not resolved yet
 }
 
 // New loads prompts for cfg and prepares a switch; Start runs it.
@@ -83,21 +85,38 @@ func acdSpecs(cfg *config.Config) (acd.Settings, []acd.QueueSpec, []acd.AgentSpe
 	return settings, qs, as
 }
 
-// Start opens the database, the media engine and the SIP transports.
+// presence maps how the registrar can reach an agent's phones to the ACD.
+func presence(p sip.Presence) acd.Presence {
+	switch p {
+	case sip.PresenceReachable:
+		return acd.PresenceReachable
+	case sip.PresenceUnreachable:
+		return acd.PresenceUnreachable
+	}
+	return acd.PresenceOffline
+}
+
+// Start opens the database (closing the records a crash left open), the
+// media engine, the ACD and the SIP transports.
 func (s *Switch) Start(ctx context.Context) error {
 	cfg := s.snap.Load().cfg
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.ctx = ctx
-	rtpIP, err := netip.ParseAddr(cfg.RTP.Address)
+	mcfg, err := mediaConfig(cfg, s.log)
 	if err != nil {
-		return fmt.Errorf("rtp address %q: %w", cfg.RTP.Address, err)
+		return err
 	}
 	db, err := store.OpenSQLite(cfg.Storage.Database, s.log)
 	if err != nil {
 		return err
 	}
 	s.records = db
-	s.media, err = media.NewEngine(media.Config{IP: rtpIP, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax, Logger: s.log})
+	if n, err := db.CloseInterrupted(ctx); err != nil {
+		s.log.Error("closing call records left open by a crash", "error", err)
+	} else if n > 0 {
+		s.log.Warn("closed call records left open by a crash", "records", n, "cause", store.CauseInterrupted)
+	}
+	s.media, err = media.NewEngine(mcfg)
 	if err != nil {
 		s.records.Close()
 		return err
@@ -108,18 +127,12 @@ func (s *Switch) Start(ctx context.Context) error {
 	go func() { defer close(s.acdDone); s.acd.Run(ctx) }()
 
 	s.sip, err = sip.New(sip.Options{
-		Config:  func() *config.Config { return s.snap.Load().cfg },
-		Media:   s.media,
-		Handler: s,
-		OnAgent: func(agent string, p sip.Presence) {
-			// In this slice a reachable agent is logged in and available.
-			if p == sip.PresenceReachable {
-				s.acd.Presence(agent, acd.PresenceReachable)
-			} else {
-				s.acd.Presence(agent, acd.PresenceOffline)
-			}
-		},
-		Logger: s.log,
+		Config:   func() *config.Config { return s.snap.Load().cfg },
+		Media:    s.media,
+		Handler:  s,
+		OnAgent:  func(agent string, p sip.Presence) { s.acd.Presence(agent, presence(p)) },
+		Bindings: db,
+		Logger:   s.log,
 	})
 	if err == nil {
 		err = s.sip.Start(ctx)
@@ -131,6 +144,21 @@ func (s *Switch) Start(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+func mediaConfig(cfg *config.Config, log *slog.Logger) (media.Config, error) {
+	ip, err := netip.ParseAddr(cfg.RTP.Address)
+	if err != nil {
+		return media.Config{}, fmt.Errorf("rtp address %q: %w", cfg.RTP.Address, err)
+	}
+	mc := media.Config{IP: ip, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax,
+		Timeout: cfg.RTP.Timeout.Duration, HoldTimeout: cfg.RTP.HoldTimeout.Duration, Logger: log}
+	if cfg.RTP.Advertise != "" {
+		if mc.Advertise, err = netip.ParseAddr(cfg.RTP.Advertise); err != nil {
+			return media.Config{}, fmt.Errorf("rtp advertise %q: %w", cfg.RTP.Advertise, err)
+		}
+	}
+	return mc, nil
 }
 
 // SIPAddr is where SIP listens.
@@ -147,15 +175,20 @@ func (s *Switch) Records() store.Records { return s.records }
 
 // Reload swaps in cfg, which must come from config.Load/Parse (validated).
 // New calls get the new snapshot; calls in progress keep theirs; agents
-// keep their state unless they were deleted.
+// keep their state unless they were deleted. Settings that only a restart
+// can change are named in the log.
 func (s *Switch) Reload(cfg *config.Config) error {
 	snap, err := loadSnapshot(cfg)
 	if err != nil {
 		return err
 	}
-	s.snap.Store(snap)
+	old := s.snap.Swap(snap)
 	settings, qs, as := acdSpecs(cfg)
 	s.acd.Reconfigure(settings, qs, as)
+	s.sip.Reconfigure(cfg)
+	for _, name := range restartOnly(old.cfg, cfg) {
+		s.log.Warn("setting changed; it takes effect after a restart", "setting", name)
+	}
 	for _, b := range s.sip.Registrar().Bindings() {
 		if cfg.Agent(b.User) == nil { // deleted agents cannot keep taking calls
 			s.sip.Registrar().Remove(b.User)
@@ -164,13 +197,51 @@ func (s *Switch) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Stop ends every call, then flushes the records.
+// restartOnly names the settings that differ between old and cfg and are
+// read only at start: sockets, port ranges, the database.
+func restartOnly(old, cfg *config.Config) []string {
+	var changed []string
+	for _, s := range []struct {
+		name     string
+		was, now any
+	}{
+		{"sip.listen", old.SIP.Listen, cfg.SIP.Listen},
+		{"sip.transports", fmt.Sprint(old.SIP.Transports), fmt.Sprint(cfg.SIP.Transports)},
+		{"sip.advertise", old.SIP.Advertise, cfg.SIP.Advertise},
+		{"sip.tcp_idle_timeout", old.SIP.TCPIdleTimeout, cfg.SIP.TCPIdleTimeout},
+		{"sip.tcp_max_per_source", old.SIP.TCPMaxPerSource, cfg.SIP.TCPMaxPerSource},
+		{"sip.qualify_interval", old.SIP.QualifyInterval, cfg.SIP.QualifyInterval},
+		{"rtp.address", old.RTP.Address, cfg.RTP.Address},
+		{"rtp.advertise", old.RTP.Advertise, cfg.RTP.Advertise},
+		{"rtp.port_min", old.RTP.PortMin, cfg.RTP.PortMin},
+		{"rtp.port_max", old.RTP.PortMax, cfg.RTP.PortMax},
+		{"rtp.timeout", old.RTP.Timeout, cfg.RTP.Timeout},
+		{"rtp.hold_timeout", old.RTP.HoldTimeout, cfg.RTP.HoldTimeout},
+		{"storage.database", old.Storage.Database, cfg.Storage.Database},
+	} {
+		if s.was != s.now {
+			changed = append(changed, s.name)
+		}
+	}
+	return changed
+}
+
+// Drain stops taking new calls (they get 503); calls in progress go on.
+func (s *Switch) Drain() { s.sip.Drain() }
+
+// ActiveCalls is how many calls are in progress.
+func (s *Switch) ActiveCalls() int { return s.sip.ActiveCalls() }
+
+// Stop ends every call (BYE to both sides, cause "shutdown"), waits for
+// rings to be withdrawn, then flushes the records.
 func (s *Switch) Stop() error {
 	if s.cancel == nil {
 		return errors.New("pbx: not started")
 	}
+	s.sip.Drain()
 	s.cancel()
 	s.sip.Wait()
+	s.rings.Wait()
 	s.sip.Close()
 	<-s.acdDone
 	s.media.Close()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -47,14 +48,20 @@ const (
 
 // Authenticator issues digest challenges and verifies answers.
 type Authenticator struct {
-	realm      string
-	algorithms []string // offered, most preferred first
-	now        func() time.Time
-	key        [32]byte // HMAC key of our nonces, per process
+	offer atomic.Pointer[digestOffer] // swapped by a reload
+	now   func() time.Time
+	key   [32]byte // HMAC key of our nonces, per process
 
 	mu        sync.Mutex
 	used      map[string]struct{} // nonces answered once and not yet expired
 	usedOrder []usedNonce         // the same, oldest use first
+}
+
+// digestOffer is what a challenge names: the realm and the algorithms,
+// most preferred first.
+type digestOffer struct {
+	realm      string
+	algorithms []string
 }
 
 type usedNonce struct {
@@ -65,7 +72,8 @@ type usedNonce struct {
 // NewAuthenticator returns an authenticator for realm offering algorithms
 // ("MD5", "SHA-256") in that order of preference.
 func NewAuthenticator(realm string, algorithms []string) *Authenticator {
-	a := &Authenticator{realm: realm, algorithms: algorithms, now: time.Now, used: make(map[string]struct{})}
+	a := &Authenticator{now: time.Now, used: make(map[string]struct{})}
+	a.Reconfigure(realm, algorithms)
 	_, _ = rand.Read(a.key[:])
 	return a
 }
@@ -74,9 +82,10 @@ func NewAuthenticator(realm string, algorithms []string) *Authenticator {
 // algorithm, most preferred first (RFC 8760 §2.4).
 func (a *Authenticator) Challenges(stale bool) []string {
 	nonce := a.newNonce()
-	out := make([]string, 0, len(a.algorithms))
-	for _, alg := range a.algorithms {
-		c := digest.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
+	offer := a.offer.Load()
+	out := make([]string, 0, len(offer.algorithms))
+	for _, alg := range offer.algorithms {
+		c := digest.Challenge{Realm: offer.realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}
 	return out
@@ -165,21 +174,22 @@ func (a *Authenticator) Verify(header, method string, requestURI sip.Uri, passwo
 	if err := a.takeNonce(creds.Nonce); err != nil {
 		return "", err
 	}
-	if creds.Realm != a.realm || creds.Userhash {
+	offer := a.offer.Load()
+	if creds.Realm != offer.realm || creds.Userhash {
 		return "", errBadCredential
 	}
 	alg := strings.ToUpper(creds.Algorithm)
 	if alg == "" {
 		alg = "MD5"
 	}
-	if !slices.Contains(a.algorithms, alg) { // no downgrade to an algorithm we did not offer
+	if !slices.Contains(offer.algorithms, alg) { // no downgrade to an algorithm we did not offer
 		return "", errBadCredential
 	}
 	pw, known := password(creds.Username)
 	if !known {
 		pw = "\x00unknown-user\x00"
 	}
-	chal := &digest.Challenge{Realm: a.realm, Nonce: creds.Nonce, Algorithm: creds.Algorithm}
+	chal := &digest.Challenge{Realm: offer.realm, Nonce: creds.Nonce, Algorithm: creds.Algorithm}
 	if creds.QOP != "" {
 		if creds.QOP != "auth" {
 			return "", errBadCredential
@@ -221,4 +231,9 @@ func portOrDefault(u sip.Uri) int {
 		return 5061
 	}
 	return 5060
+}
+
+// Reconfigure changes the realm and the algorithms offered (a reload).
+func (a *Authenticator) Reconfigure(realm string, algorithms []string) {
+	a.offer.Store(&digestOffer{realm: realm, algorithms: slices.Clone(algorithms)})
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-pbx/hotline/config"
@@ -16,6 +14,7 @@ import (
 
 // InboundCall is a call a trunk sent us, answered, with its media leg.
 type InboundCall struct {
+	*dialog
 	ID     string // Call-ID
 	Caller string // From user
 	DID    string // Request-URI user
@@ -24,8 +23,6 @@ type InboundCall struct {
 	Start  time.Time      // INVITE received
 	Leg    *media.Leg
 
-	dlg       *sipgo.DialogServerSession
-	hungUp    atomic.Bool // we sent BYE
 	byeCtx    context.Context
 	byeCancel context.CancelFunc
 }
@@ -35,92 +32,116 @@ func (c *InboundCall) Context() context.Context { return c.byeCtx }
 
 // CallerHungUp reports whether the caller ended the call (rather than us).
 func (c *InboundCall) CallerHungUp() bool {
-	return c.dlg.Context().Err() != nil && !c.hungUp.Load()
+	return c.uas.Context().Err() != nil && !c.hungUp.Load()
 }
 
 // Hangup ends the call from our side with a BYE; it is a no-op once the
 // dialog is over.
 func (c *InboundCall) Hangup() {
-	if c.dlg.Context().Err() != nil || !c.hungUp.CompareAndSwap(false, true) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = c.dlg.Bye(ctx)
+	c.hangup()
 	c.byeCancel()
 }
 
 func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		s.handleReinvite(req, tx)
+		s.inDialog((*dialog).onReinvite)(req, tx)
 		return
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Contact() == nil {
-		respond(tx, req, 400, "Bad Request")
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	if s.draining.Load() {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}
 	cfg := s.opts.Config()
 	did := req.Recipient.User
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
-		respond(tx, req, 400, "Bad Request")
+		s.respond(tx, req, 400, "Bad Request")
 		return
 	}
 	trunk, ok := cfg.TrunkFor(src.Addr().Unmap(), did)
 	if !ok {
 		// Only trunks may call in unauthenticated; nothing here dials out.
 		s.log.Warn("invite refused", "call_id", callID(req), "source", src.String(), "did", did)
-		respond(tx, req, 403, "Forbidden")
+		s.respond(tx, req, 403, "Forbidden")
 		return
 	}
 	log := s.log.With("call_id", callID(req), "trunk", trunk.Name, "did", did)
-	if len(req.Body()) == 0 {
-		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 hotline "an SDP offer is required"`))
-		return
-	}
-	offer, err := ParseSDP(req.Body())
-	if err != nil {
-		log.Info("invite refused", "reason", err.Error())
-		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `304 hotline "no common audio codec (PCMU, PCMA)"`))
-		return
+	// No SDP is a delayed offer (carriers, SBCs): we offer in the 200 and
+	// the answer comes in the ACK.
+	delayed := len(req.Body()) == 0
+	var offer Session
+	if !delayed {
+		if offer, err = ParseSDP(req.Body()); err != nil {
+			log.Info("invite refused", "reason", err.Error())
+			s.respond(tx, req, 488, "Not Acceptable Here", warningNoCodec)
+			return
+		}
 	}
 	leg, err := s.opts.Media.NewLeg(callID(req))
 	if err != nil {
 		log.Error("no media port", "error", err)
-		respond(tx, req, 503, "Service Unavailable")
+		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
 	defer leg.Close()
-	leg.SetParams(offer.Params)
 
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
 		log.Warn("invite", "error", err)
-		respond(tx, req, 400, "Bad Request")
+		s.respond(tx, req, 400, "Bad Request")
 		return
 	}
-	s.dialogs.Store(dlg.ID, &dialog{server: dlg, leg: leg})
+	d := s.newDialog(leg, req.Transport(), req.Source(), log)
+	d.uas, d.id = dlg, dlg.ID
+	s.dialogs.Store(dlg.ID, d)
 	defer s.dialogs.Delete(dlg.ID)
 	defer dlg.Close()
 
 	call := &InboundCall{
-		ID: callID(req), Caller: req.From().Address.User, DID: did, Trunk: trunk, Config: cfg,
-		Start: time.Now(), Leg: leg, dlg: dlg,
+		dialog: d, ID: callID(req), Caller: req.From().Address.User, DID: did, Trunk: trunk, Config: cfg,
+		Start: time.Now(), Leg: leg,
 	}
 	call.byeCtx, call.byeCancel = context.WithCancel(dlg.Context())
 	defer call.byeCancel()
 
-	_ = dlg.Respond(100, "Trying", nil)
-	if err := dlg.RespondSDP(AnswerSDP(leg.LocalAddr(), offer)); err != nil {
+	var body []byte
+	if delayed {
+		body = d.local.Offer(media.PCMU)
+	} else {
+		d.apply(offer)
+		body = d.local.Answer(offer)
+	}
+	res := s.response(dlg.InviteRequest, 200, "OK", body)
+	res.AppendHeader(s.contact(req.Transport()))
+	if err := dlg.WriteResponse(res); err != nil {
 		// Cancelled before the answer, or no ACK: nothing to run.
 		if !errors.Is(err, sip.ErrTransactionCanceled) {
 			log.Warn("answer", "error", err)
 		}
 		return
 	}
+	if delayed {
+		d.mu.Lock()
+		ack := d.initialAck
+		d.mu.Unlock()
+		answer, err := ParseSDP(ack)
+		if err != nil {
+			log.Warn("delayed offer: the ACK carries no usable answer; ending the call", "reason", err.Error())
+			call.Hangup()
+			return
+		}
+		d.apply(answer)
+	}
 	s.calls.Add(1)
 	defer s.calls.Done()
-	log.Info("call answered", "caller", call.Caller, "codec", offer.Params.Codec.String(), "remote", offer.Params.Remote.String())
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	p := leg.Params()
+	log.Info("call answered", "caller", call.Caller, "codec", p.Codec.String(), "remote", p.Remote.String(), "delayed_offer", delayed)
 	s.opts.Handler.HandleCall(call)
 	call.Hangup()
 }

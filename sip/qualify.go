@@ -97,6 +97,7 @@ func (s *Server) probe(ctx context.Context, b Binding, timeout time.Duration) bo
 	defer cancel()
 	req := sip.NewRequest(sip.OPTIONS, b.Contact)
 	s.toFlow(req, b)
+	s.stamp(req)
 	res, err := s.client.Do(ctx, req)
 	if err != nil {
 		return false

@@ -33,7 +33,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := s.opts.Config()
 	to, cseq := req.To(), req.CSeq()
 	if to == nil || req.From() == nil || req.CallID() == nil || cseq == nil {
-		respond(tx, req, 400, "Bad Request")
+		s.respond(tx, req, 400, "Bad Request")
 		return
 	}
 	user := to.Address.User
@@ -54,23 +54,23 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		// RFC 7616 §3.4.6: a uri other than the Request-URI is a malformed
 		// request (400), not a wrong password; it reveals nothing about users.
 		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "digest uri is not the request-uri")
-		respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 hotline "digest uri does not match the Request-URI"`))
+		s.respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 hotline "digest uri does not match the Request-URI"`))
 		return
 	case err != nil || authUser != user:
 		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "bad credentials")
-		respond(tx, req, 403, "Forbidden")
+		s.respond(tx, req, 403, "Forbidden")
 		return
 	}
 	removeAll, contacts, fail := parseContacts(req, cfg.SIP.MinExpires, cfg.SIP.MaxExpires)
 	if fail != nil {
 		s.log.Info("register refused", "user", user, "source", req.Source(), "code", fail.code, "reason", fail.reason)
-		respond(tx, req, fail.code, fail.reason, fail.headers...)
+		s.respond(tx, req, fail.code, fail.reason, fail.headers...)
 		return
 	}
 	if removeAll || len(contacts) > 0 { // no Contact at all is a query
 		if err := s.reg.update(user, callID(req), cseq.SeqNo, removeAll, contacts); err != nil {
 			s.log.Info("register refused", "user", user, "source", req.Source(), "call_id", callID(req), "cseq", cseq.SeqNo, "reason", "out of order")
-			respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Warning", `399 hotline "REGISTER out of order (RFC 3261 section 10.3)"`))
+			s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Warning", `399 hotline "REGISTER out of order (RFC 3261 section 10.3)"`))
 			return
 		}
 	}
@@ -93,6 +93,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
+	s.stamp(res)
 	_ = tx.Respond(res)
 }
 
@@ -242,7 +243,7 @@ func splitAddressList(v string) []string {
 }
 
 func (s *Server) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	res := s.response(req, 401, "Unauthorized", nil)
 	for _, c := range s.auth.Challenges(stale) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
 	}

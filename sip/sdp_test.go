@@ -81,3 +81,95 @@ func FuzzParseSDP(f *testing.F) {
 		}
 	})
 }
+
+// RFC 3264 §6: the answer has exactly the offer's m= lines, in order; the
+// ones we refuse carry port 0.
+func TestAnswerKeepsEveryMediaLine(t *testing.T) {
+	offer := sdpOf("v=0", "o=- 7 7 IN IP4 192.0.2.10", "s=-", "c=IN IP4 192.0.2.10", "t=0 0",
+		"m=video 5002 RTP/AVP 96", "a=rtpmap:96 H264/90000",
+		"m=audio 4000 RTP/AVP 9 8 101", "a=rtpmap:101 telephone-event/8000",
+		"m=audio 4002 RTP/AVP 0",
+		"m=application 5004 UDP/BFCP *")
+	s, err := ParseSDP(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Params.Remote.Port() != 4000 || s.Params.Codec != media.PCMA {
+		t.Fatalf("took %+v, want the first audio stream at 4000 with PCMA", s.Params)
+	}
+	answer := string(NewLocalSDP(netip.MustParseAddrPort("127.0.0.1:10002")).Answer(s))
+	var mlines []string
+	for _, l := range strings.Split(answer, "\r\n") {
+		if strings.HasPrefix(l, "m=") {
+			mlines = append(mlines, l)
+		}
+	}
+	want := []string{"m=video 0 RTP/AVP 96", "m=audio 10002 RTP/AVP 8 101", "m=audio 0 RTP/AVP 0", "m=application 0 UDP/BFCP *"}
+	if strings.Join(mlines, "|") != strings.Join(want, "|") {
+		t.Errorf("answer m= lines:\n got %q\nwant %q", mlines, want)
+	}
+	if _, err := ParseSDP([]byte(answer)); err != nil {
+		t.Errorf("our answer does not parse: %v", err)
+	}
+}
+
+// A refresh keeps the o= version; a change moves it on; the id never changes.
+func TestLocalOriginVersion(t *testing.T) {
+	l := NewLocalSDP(netip.MustParseAddrPort("127.0.0.1:10002"))
+	origin := func(body []byte) (id, version string) {
+		for _, line := range strings.Split(string(body), "\r\n") {
+			if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(line, "o=") {
+				return f[1], f[2]
+			}
+		}
+		t.Fatalf("no o= line in %q", body)
+		return
+	}
+	offer, err := ParseSDP(OfferSDP(netip.MustParseAddrPort("192.0.2.10:4000"), media.PCMU))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id1, v1 := origin(l.Answer(offer))
+	id2, v2 := origin(l.Answer(offer))
+	offer.Direction = SendOnly // the peer puts us on hold
+	id3, v3 := origin(l.Answer(offer))
+	if id1 != id2 || id2 != id3 {
+		t.Errorf("session id changed: %s %s %s", id1, id2, id3)
+	}
+	if v1 != v2 {
+		t.Errorf("version moved on for the same answer: %s -> %s", v1, v2)
+	}
+	if v3 == v2 {
+		t.Errorf("version %s kept for a changed answer", v3)
+	}
+}
+
+// Hold, whichever way the peer says it.
+func TestHoldDirections(t *testing.T) {
+	head := []string{"v=0", "o=- 1 2 IN IP4 192.0.2.10", "s=-", "t=0 0", "m=audio 4000 RTP/AVP 0"}
+	for _, tt := range []struct {
+		name  string
+		extra []string
+		local Direction
+		held  bool
+	}{
+		{"sendrecv", []string{"c=IN IP4 192.0.2.10"}, SendRecv, false},
+		{"sendonly", []string{"c=IN IP4 192.0.2.10", "a=sendonly"}, RecvOnly, true},
+		{"inactive", []string{"c=IN IP4 192.0.2.10", "a=inactive"}, Inactive, true},
+		{"recvonly", []string{"c=IN IP4 192.0.2.10", "a=recvonly"}, SendOnly, false},
+		{"null address", []string{"c=IN IP4 0.0.0.0"}, RecvOnly, true},
+		{"null address and sendonly", []string{"c=IN IP4 0.0.0.0", "a=sendonly"}, RecvOnly, true},
+	} {
+		s, err := ParseSDP(sdpOf(append(head, tt.extra...)...))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if s.LocalDirection() != tt.local || s.Held() != tt.held || s.Origin != "1 2" {
+			t.Errorf("%s: local %s held %v origin %q, want %s %v \"1 2\"", tt.name, s.LocalDirection(), s.Held(), s.Origin, tt.local, tt.held)
+		}
+		answer, err := ParseSDP(NewLocalSDP(netip.MustParseAddrPort("127.0.0.1:10002")).Answer(s))
+		if err != nil || answer.Direction != tt.local {
+			t.Errorf("%s: answer says %s (%v), want %s", tt.name, answer.Direction, err, tt.local)
+		}
+	}
+}

@@ -59,20 +59,15 @@ type Server struct {
 	listen    netip.AddrPort
 	udp       net.PacketConn
 	tcp       net.Listener
-	dialogs   sync.Map // dialog id -> *dialog
-	calls     sync.WaitGroup
+	dialogs   sync.Map       // dialog id -> *dialog
+	calls     sync.WaitGroup // inbound call handlers
+	forks     sync.WaitGroup // INVITEs to agents' devices not yet resolved
+	draining  atomic.Bool    // new calls get 503
 	inFlight  atomic.Int64
 	closeOnce sync.Once
 
 	wire      *wireChecks // what sits between the sockets and sipgo (transport.go)
 	udpBuffer int         // receive buffer asked for the UDP socket; 0: udpReadBuffer
-}
-
-// dialog is what an in-dialog request (ACK, BYE, re-INVITE) needs to find.
-type dialog struct {
-	server *sipgo.DialogServerSession // set for inbound calls
-	client *sipgo.DialogClientSession // set for agent legs
-	leg    *media.Leg
 }
 
 // New builds a server from the current config; Start binds it.
@@ -146,23 +141,25 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.dua = &sipgo.DialogUA{
 		Client:         s.client,
-		ContactHDR:     sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotline", Host: s.listen.Addr().String(), Port: int(s.listen.Port())}},
+		ContactHDR:     *s.contact("UDP"),
 		RewriteContact: true, // agents are behind NAT: in-dialog requests go where their packets come from
 	}
 	s.srv.OnRegister(s.guard(s.handleRegister))
 	s.srv.OnInvite(s.guard(s.handleInvite))
 	s.srv.OnAck(s.guard(s.handleAck))
 	s.srv.OnBye(s.guard(s.handleBye))
-	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+	s.srv.OnUpdate(s.guard(s.inDialog((*dialog).onUpdate)))
+	s.srv.OnInfo(s.guard(s.inDialog((*dialog).onInfo)))
+	s.srv.OnCancel(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A CANCEL matching a live INVITE is handled by the transaction layer.
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
-	})
-	s.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"))
-		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-		_ = tx.Respond(res)
-	})
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}))
+	s.srv.OnOptions(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 200, "OK", sip.NewHeader("Accept", "application/sdp"))
+	}))
+	s.srv.OnNoRoute(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 405, "Method Not Allowed")
+	}))
 	if s.udp != nil {
 		go func() { _ = s.srv.ServeUDP(s.udp) }()
 	}
@@ -186,6 +183,14 @@ func (s *Server) Close() {
 		if s.ua != nil {
 			_ = s.ua.Close()
 		}
+		// sipgo leaves the sockets we gave it open: close them, which also
+		// ends the TCP accept loop (and any backoff in it).
+		if s.tcp != nil {
+			_ = s.tcp.Close()
+		}
+		if s.udp != nil {
+			_ = s.udp.Close()
+		}
 	})
 }
 
@@ -199,83 +204,124 @@ func (s *Server) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("handler panic", "method", string(req.Method), "call_id", callID(req), "panic", p, "stack", string(debug.Stack()))
-				respond(tx, req, 500, "Server Internal Error")
+				s.respond(tx, req, 500, "Server Internal Error")
 			}
 		}()
 		h(req, tx)
 	}
 }
 
-func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
+// allowed is what we answer; every response and request of ours says so.
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO"
+
+// stamp adds the headers every message of ours carries: who we are
+// ([sip] user_agent, as User-Agent or Server), Allow and Supported.
+func (s *Server) stamp(m sip.Message) {
+	name := s.opts.Config().SIP.UserAgent
+	switch m.(type) {
+	case *sip.Request:
+		if len(m.GetHeaders("User-Agent")) == 0 {
+			m.AppendHeader(sip.NewHeader("User-Agent", name))
+		}
+	case *sip.Response:
+		if len(m.GetHeaders("Server")) == 0 {
+			m.AppendHeader(sip.NewHeader("Server", name))
+		}
+	}
+	if len(m.GetHeaders("Allow")) == 0 {
+		m.AppendHeader(sip.NewHeader("Allow", allowed))
+	}
+	if len(m.GetHeaders("Supported")) == 0 {
+		m.AppendHeader(sip.NewHeader("Supported", "path"))
+	}
+}
+
+// response builds a stamped response; a body is SDP.
+func (s *Server) response(req *sip.Request, code int, reason string, body []byte) *sip.Response {
+	var res *sip.Response
+	if body != nil {
+		res = sip.NewSDPResponseFromRequest(req, body)
+		res.StatusCode, res.Reason = code, reason
+	} else {
+		res = sip.NewResponseFromRequest(req, code, reason, nil)
+	}
+	s.stamp(res)
+	return res
+}
+
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...sip.Header) {
+	res := s.response(req, code, reason, nil)
 	for _, h := range headers {
 		res.AppendHeader(h)
 	}
 	_ = tx.Respond(res)
 }
 
+// contact is our Contact for a peer using transport: the advertised address
+// (or the one we listen on), naming the transport unless it is UDP, so the
+// peer's in-dialog requests come back over the transport it uses.
+func (s *Server) contact(transport string) *sip.ContactHeader {
+	at := s.advertised()
+	c := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotline", Host: at.Addr().String(), Port: int(at.Port())}}
+	if t := strings.ToLower(transport); t != "" && t != "udp" {
+		c.Address.UriParams = sip.NewParams()
+		c.Address.UriParams.Add("transport", t)
+	}
+	return c
+}
+
+// advertised is the address peers are told to reach us at: sip.advertise
+// (its port defaulting to ours) when set, else the address we listen on.
+func (s *Server) advertised() netip.AddrPort {
+	if ap, err := config.ParseAdvertise(s.opts.Config().SIP.Advertise); err == nil {
+		if ap.Port() == 0 {
+			ap = netip.AddrPortFrom(ap.Addr(), s.listen.Port())
+		}
+		return ap
+	}
+	return s.listen
+}
+
 // findDialog matches an in-dialog request to a dialog we hold either as
 // UAS (inbound call) or as UAC (agent leg).
 func (s *Server) findDialog(req *sip.Request) *dialog {
-	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
-		if d, ok := s.dialogs.Load(id); ok {
-			return d.(*dialog)
-		}
-	}
-	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
-		if d, ok := s.dialogs.Load(id); ok {
-			return d.(*dialog)
+	for _, id := range []func(*sip.Request) (string, error){sip.DialogIDFromRequestUAS, sip.DialogIDFromRequestUAC} {
+		if id, err := id(req); err == nil {
+			if d, ok := s.dialogs.Load(id); ok {
+				return d.(*dialog)
+			}
 		}
 	}
 	return nil
 }
 
+// inDialog routes a request that only makes sense inside a dialog.
+func (s *Server) inDialog(h func(*dialog, *sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if d := s.findDialog(req); d != nil {
+			h(d, req, tx)
+			return
+		}
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
-	if d := s.findDialog(req); d != nil && d.server != nil {
-		_ = d.server.ReadAck(req, tx)
+	if d := s.findDialog(req); d != nil {
+		d.onAck(req, tx)
 	}
 }
 
 func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	d := s.findDialog(req)
 	if d == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	var err error
-	if d.server != nil {
-		err = d.server.ReadBye(req, tx)
-	} else {
-		err = d.client.ReadBye(req, tx)
-	}
-	if err != nil {
+	if err := d.onBye(req, tx); err != nil {
 		s.log.Warn("bye", "call_id", callID(req), "error", err)
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 	}
-}
-
-// handleReinvite answers an in-dialog INVITE (hold, codec change, refresh)
-// by renegotiating the leg's media with the same local address.
-func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	d := s.findDialog(req)
-	if d == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
-		return
-	}
-	if len(req.Body()) == 0 { // we keep our answer; a late offer refresh gets our last session back
-		res := sip.NewSDPResponseFromRequest(req, OfferSDP(d.leg.LocalAddr(), d.leg.Params().Codec))
-		_ = tx.Respond(res)
-		return
-	}
-	offer, err := ParseSDP(req.Body())
-	if err != nil {
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	}
-	d.leg.SetParams(offer.Params)
-	res := sip.NewSDPResponseFromRequest(req, AnswerSDP(d.leg.LocalAddr(), offer))
-	res.AppendHeader(&s.dua.ContactHDR)
-	_ = tx.Respond(res)
 }
 
 func callID(req *sip.Request) string {
@@ -283,4 +329,17 @@ func callID(req *sip.Request) string {
 		return string(*c)
 	}
 	return ""
+}
+
+// Drain stops taking new calls: INVITEs get 503 with Retry-After, calls in
+// progress go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ActiveCalls is how many inbound calls are in progress.
+func (s *Server) ActiveCalls() int { return int(s.inFlight.Load()) }
+
+// Reconfigure applies the [sip] settings that can change while running:
+// realm and digest algorithms (user_agent is read per message).
+func (s *Server) Reconfigure(cfg *config.Config) {
+	s.auth.Reconfigure(cfg.SIP.Realm, cfg.SIP.DigestAlgorithms)
 }

@@ -24,6 +24,11 @@ func (hangupHandler) HandleCall(c *hsip.InboundCall) {}
 
 func startServer(t *testing.T, adjust ...func(*config.Config)) *hsip.Server {
 	t.Helper()
+	return startServerWith(t, hangupHandler{}, adjust...)
+}
+
+func startServerWith(t *testing.T, handler hsip.CallHandler, adjust ...func(*config.Config)) *hsip.Server {
+	t.Helper()
 	cfg := config.Default()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	for _, f := range adjust {
@@ -35,7 +40,7 @@ func startServer(t *testing.T, adjust ...func(*config.Config)) *hsip.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	srv, _ := startWith(t, hsip.Options{Config: func() *config.Config { return cfg }, Media: eng, Handler: hangupHandler{}, Logger: log})
+	srv, _ := startWith(t, hsip.Options{Config: func() *config.Config { return cfg }, Media: eng, Handler: handler, Logger: log})
 	return srv
 }
 

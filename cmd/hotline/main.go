@@ -1,6 +1,6 @@
 // Command hotline is the contact-centre switch: SIP/RTP B2BUA, IVR, ACD.
 //
-//	hotline run     [-c FILE]                  start the daemon (no -c: the embedded demo config)
+//	hotline run     [-c FILE] [--drain D]      start the daemon (no -c: the embedded demo config)
 //	hotline check   [-c FILE]                  validate a config, print every problem, exit 1 on any
 //	hotline cdr     [-c FILE] [--limit N] [--json]   recent call records
 //	hotline version
@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/hotline-pbx/hotline/config"
 	"github.com/hotline-pbx/hotline/pbx"
@@ -29,7 +30,8 @@ var version = "dev"
 const usage = `usage: hotline <command> [flags]
 
 commands:
-  run      [-c FILE]                    start the switch (without -c: the embedded demo config)
+  run      [-c FILE] [--drain D]        start the switch (without -c: the embedded demo config);
+                                        on SIGTERM let calls finish for up to D (e.g. 10m)
   check    [-c FILE]                    validate a config; print every problem with file:line
   cdr      [-c FILE] [--limit N] [--json]  show recent call records (open ones: in-progress)
   version                               print the version
@@ -50,10 +52,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("c", "", "config file (default: the embedded demo config)")
 	switch cmd {
 	case "run":
+		drain := fs.Duration("drain", 0, "on SIGTERM, let calls in progress finish for up to this long (e.g. 10m) before ending them")
 		if fs.Parse(args) != nil {
 			return 2
 		}
-		return runDaemon(*file, stderr)
+		return runDaemon(*file, *drain, stderr)
 	case "check":
 		if fs.Parse(args) != nil {
 			return 2
@@ -105,7 +108,7 @@ func loadConfig(file string) (*config.Config, error) {
 	return config.Load(file)
 }
 
-func runDaemon(file string, stderr io.Writer) int {
+func runDaemon(file string, drain time.Duration, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(log) // libraries that log to the default logger use the same format
 	cfg, err := loadConfig(file)
@@ -113,11 +116,9 @@ func runDaemon(file string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	sw, err := pbx.New(cfg, log)
 	if err == nil {
-		err = sw.Start(ctx)
+		err = sw.Start(context.Background())
 	}
 	if err != nil {
 		log.Error("start", "error", err)
@@ -125,19 +126,62 @@ func runDaemon(file string, stderr io.Writer) int {
 	}
 	log.Info("hotline running", "version", buildVersion(), "config", cfg.Source, "sip", sw.SIPAddr().String(),
 		"database", cfg.Storage.Database, "recordings", cfg.Storage.Recordings)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("stopping")
-			if err := sw.Stop(); err != nil {
-				log.Error("stop", "error", err)
-				return 1
-			}
-			return 0
-		case <-hup:
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	for sig := range signals {
+		if sig == syscall.SIGHUP {
 			reload(sw, file, log)
+			continue
+		}
+		shutdown(sw, drain, signals, log)
+		log.Info("stopping: ending calls in progress", "calls", sw.ActiveCalls())
+		stopped := make(chan error, 1)
+		go func() { stopped <- sw.Stop() }()
+		for {
+			select {
+			case err := <-stopped:
+				if err != nil {
+					log.Error("stop", "error", err)
+					return 1
+				}
+				log.Info("stopped")
+				return 0
+			case sig := <-signals:
+				if sig != syscall.SIGHUP {
+					log.Warn("signal while stopping; exiting now")
+					return 1
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// shutdown stops taking calls and, with a drain time, waits for the calls
+// in progress to end by themselves. A second SIGTERM (or SIGINT) ends the
+// wait at once; the calls left are then hung up by Stop.
+func shutdown(sw *pbx.Switch, drain time.Duration, signals <-chan os.Signal, log *slog.Logger) {
+	sw.Drain()
+	if drain <= 0 || sw.ActiveCalls() == 0 {
+		return
+	}
+	log.Info("draining: new calls are refused; waiting for calls in progress", "calls", sw.ActiveCalls(), "up_to", drain)
+	deadline := time.NewTimer(drain)
+	defer deadline.Stop()
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for sw.ActiveCalls() > 0 {
+		select {
+		case <-deadline.C:
+			log.Info("drain time over; ending the calls left", "calls", sw.ActiveCalls())
+			return
+		case sig := <-signals:
+			if sig != syscall.SIGHUP {
+				log.Info("second signal; ending the calls left now", "calls", sw.ActiveCalls())
+				return
+			}
+		case <-poll.C:
 		}
 	}
 }

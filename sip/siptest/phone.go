@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ type Phone struct {
 	// while the phone rang (mode Ring).
 	Cancelled chan string
 	mode      Mode
+	// Invites counts the INVITEs that started a call here (not re-INVITEs).
+	Invites   atomic.Int64
 	qualify   qualifyAnswers // how it treats OPTIONS (register.go)
 	close     func()
 	closeOnce sync.Once
@@ -50,8 +53,12 @@ type Call struct {
 	Received *Capture // audio received on Leg
 	// InviteToAnswer is how long the far end took to answer our INVITE.
 	InviteToAnswer time.Duration
-	server         *sipgo.DialogServerSession
-	client         *sipgo.DialogClientSession
+	// Response is the final response to our INVITE (calls we placed).
+	Response *sip.Response
+	local    *hsip.LocalSDP
+	remote   hsip.Session // the far end's last SDP
+	server   *sipgo.DialogServerSession
+	client   *sipgo.DialogClientSession
 }
 
 // ID is the call's Call-ID.
@@ -68,6 +75,57 @@ func (c *Call) Done() <-chan struct{} {
 		return c.server.Context().Done()
 	}
 	return c.client.Context().Done()
+}
+
+// do sends an in-dialog request and waits for its final response.
+func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if c.server != nil {
+		return c.server.Do(ctx, req)
+	}
+	return c.client.Do(ctx, req)
+}
+
+// remoteTarget is where in-dialog requests go: the peer's Contact.
+func (c *Call) remoteTarget() sip.Uri {
+	if c.server != nil {
+		return c.server.InviteRequest.Contact().Address
+	}
+	return c.client.InviteResponse.Contact().Address
+}
+
+// Reinvite sends a re-INVITE offering dir (SendOnly or Inactive puts the
+// other side on hold, SendRecv resumes) and ACKs the answer, which it
+// returns.
+func (c *Call) Reinvite(ctx context.Context, dir hsip.Direction) (*sip.Response, error) {
+	req := sip.NewRequest(sip.INVITE, c.remoteTarget())
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(c.local.OfferDirection(c.Leg.Params().Codec, dir))
+	res, err := c.do(ctx, req)
+	if err != nil || !res.IsSuccess() {
+		return res, err
+	}
+	ack := sip.NewRequest(sip.ACK, c.remoteTarget())
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+	ack.SetBody(nil)
+	if c.server != nil {
+		err = c.server.WriteRequest(ack)
+	} else {
+		err = c.client.WriteRequest(ack)
+	}
+	return res, err
+}
+
+// SendInfo sends a DTMF digit by SIP INFO in the given body format
+// ("application/dtmf-relay" or "application/dtmf").
+func (c *Call) SendInfo(ctx context.Context, contentType string, digit byte) (*sip.Response, error) {
+	req := sip.NewRequest(sip.INFO, c.remoteTarget())
+	req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	body := []byte{digit}
+	if contentType == "application/dtmf-relay" {
+		body = []byte("Signal=" + string(digit) + "\r\nDuration=160\r\n")
+	}
+	req.SetBody(body)
+	return c.do(ctx, req)
 }
 
 // Hangup sends BYE.
@@ -183,6 +241,11 @@ func (p *Phone) remember(id string, c *Call) {
 }
 
 func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		p.onReinvite(req, tx)
+		return
+	}
+	p.Invites.Add(1)
 	if p.mode == Busy {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
 		return
@@ -204,6 +267,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.server = dlg
 	c.Leg.SetParams(offer.Params)
+	c.remote = offer
 	p.remember(dlg.ID, c)
 	_ = dlg.Respond(180, "Ringing", nil)
 	if p.mode == Ring {
@@ -212,7 +276,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.Cancelled <- req.CallID().Value()
 		return
 	}
-	if err := dlg.RespondSDP(hsip.AnswerSDP(c.Leg.LocalAddr(), offer)); err != nil {
+	if err := dlg.RespondSDP(c.local.Answer(offer)); err != nil {
 		p.t.Errorf("phone %s: answer: %v", p.User, err)
 		return
 	}
@@ -226,7 +290,7 @@ func (p *Phone) newCall() (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Call{Leg: leg, Received: &Capture{}}
+	c := &Call{Leg: leg, Received: &Capture{}, local: hsip.NewLocalSDP(leg.LocalAddr())}
 	leg.SetTap(c.Received)
 	return c, nil
 }
@@ -239,6 +303,16 @@ func (p *Phone) Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 // Call places a call to number at target with our PCMU/PCMA offer
 // (prefer first) and waits for the answer.
 func (p *Phone) Call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec) (*Call, error) {
+	return p.call(ctx, target, number, prefer, false)
+}
+
+// CallDelayedOffer places a call whose INVITE carries no SDP, as carriers and
+// SBCs often do: the far end offers in its 200 and we answer in the ACK.
+func (p *Phone) CallDelayedOffer(ctx context.Context, target netip.AddrPort, number string) (*Call, error) {
+	return p.call(ctx, target, number, media.PCMU, true)
+}
+
+func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec, delayed bool) (*Call, error) {
 	c, err := p.newCall()
 	if err != nil {
 		return nil, err
@@ -248,8 +322,10 @@ func (p *Phone) Call(ctx context.Context, target netip.AddrPort, number string, 
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.User, Host: p.Addr.Addr().String()}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(&from)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(hsip.OfferSDP(c.Leg.LocalAddr(), prefer))
+	if !delayed {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(c.local.Offer(prefer))
+	}
 	start := time.Now()
 	dlg, err := p.dua.WriteInvite(ctx, req)
 	if err != nil {
@@ -261,19 +337,46 @@ func (p *Phone) Call(ctx context.Context, target netip.AddrPort, number string, 
 		return nil, err
 	}
 	c.InviteToAnswer = time.Since(start)
-	answer, err := hsip.ParseSDP(dlg.InviteResponse.Body())
+	c.Response = dlg.InviteResponse
+	remote, err := hsip.ParseSDP(dlg.InviteResponse.Body())
 	if err != nil {
 		c.Leg.Close()
 		return nil, fmt.Errorf("answer sdp: %w", err)
 	}
-	c.Leg.SetParams(answer.Params)
-	if err := dlg.Ack(ctx); err != nil {
+	c.Leg.SetParams(remote.Params)
+	c.remote = remote
+	if delayed {
+		ack := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(c.local.Answer(remote))
+		err = dlg.WriteAck(ctx, ack)
+	} else {
+		err = dlg.Ack(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	c.client = dlg
 	p.remember(dlg.ID, c)
 	go func() { <-dlg.Context().Done(); c.Leg.Close() }()
 	return c, nil
+}
+
+// onReinvite answers a re-INVITE from the far end (hotline never sends
+// one today; phones in tests answer whatever comes).
+func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := p.find(req)
+	if c == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	offer, err := hsip.ParseSDP(req.Body())
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
+	c.Leg.SetParams(offer.Params)
+	_ = tx.Respond(sip.NewSDPResponseFromRequest(req, c.local.Answer(offer)))
 }
 
 // Capture keeps the audio a leg received, for frequency checks.

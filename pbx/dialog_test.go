@@ -1,0 +1,211 @@
+package pbx
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/media"
+	hsip "github.com/hotline-pbx/hotline/sip"
+	"github.com/hotline-pbx/hotline/sip/siptest"
+)
+
+// Calls whose media session changes under way: delayed offers, hold, DTMF
+// by INFO, and callers whose phone dies.
+
+func tonePrompt(hz float64) *media.Prompt {
+	return media.NewPrompt(fmt.Sprintf("tone-%v", hz), media.Tone(hz, time.Second, 0.3))
+}
+
+// toneDemo is the demo with every prompt a pure tone, so a test can tell by
+// frequency what the caller hears: music on hold is 600 Hz, the rest 300 Hz.
+func toneDemo(t *testing.T, rtpMin int, adjust ...func(*config.Config)) *Switch {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"welcome", "menu", "invalid", "goodbye", "moh"} {
+		hz := 300.0
+		if name == "moh" {
+			hz = 600
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".wav"), monoWAV(media.Tone(hz, 700*time.Millisecond, 0.3)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return startDemo(t, rtpMin, append([]func(*config.Config){func(c *config.Config) { c.Prompts.Dir = dir }}, adjust...)...)
+}
+
+// heard is the tone among the candidates a capture holds over the next
+// window, 0 for silence.
+func heard(c *siptest.Capture, window time.Duration, candidates ...float64) float64 {
+	c.Reset()
+	time.Sleep(window)
+	return media.DominantFrequency(c.Samples(), candidates...)
+}
+
+// hangUpWhenAnswered waits for agent to answer, then the caller hangs up.
+func hangUpWhenAnswered(t *testing.T, ctx context.Context, agent *siptest.Phone, call *siptest.Call, never string) {
+	t.Helper()
+	select {
+	case ac := <-agent.Answered:
+		_ = call.Hangup(ctx)
+		<-ac.Done()
+	case <-ctx.Done():
+		t.Fatal(never)
+	}
+}
+
+// A carrier INVITE without SDP gets our offer in the 200 and its answer in
+// the ACK; the caller then hears the greeting and reaches the menu.
+func TestDelayedOfferFromTheCarrier(t *testing.T) {
+	sw := toneDemo(t, 52000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.8.6", "1001", 52200, siptest.Answer)
+	carrier := siptest.NewPhone(t, "127.0.0.1", "+15557777", 52400, siptest.Busy)
+	call, err := carrier.CallDelayedOffer(ctx, sw.SIPAddr(), "+15550100")
+	if err != nil {
+		t.Fatalf("delayed-offer call: %v", err)
+	}
+	if f := heard(call.Received, 400*time.Millisecond, 300, 600); f != 300 {
+		t.Fatalf("caller heard %v Hz after a delayed offer, want the 300 Hz greeting", f)
+	}
+	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	hangUpWhenAnswered(t, ctx, agent, call, "the agent was never rung")
+}
+
+// A digit sent by SIP INFO works in the menu like an RFC 4733 one.
+func TestMenuDigitBySIPInfo(t *testing.T) {
+	sw := toneDemo(t, 52600)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.8.7", "1003", 52800, siptest.Answer)
+	call := carrierCall(t, sw, ctx, 53000, "+15550100")
+	res, err := call.SendInfo(ctx, "application/dtmf-relay", '2')
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INFO: %v %v", res, err)
+	}
+	hangUpWhenAnswered(t, ctx, agent, call, "INFO digit 2 did not reach support's agent 1003")
+	if rec := recordOf(t, sw, call.ID()); rec.Digits != "2" || rec.Queue != "support" {
+		t.Errorf("record: digits %q queue %q, want 2 and support", rec.Digits, rec.Queue)
+	}
+}
+
+// Hold from the agent's phone (re-INVITE sendonly): we answer recvonly,
+// stop sending to the agent, and the caller hears music on hold until the
+// agent resumes. The same from the caller's side.
+func TestHoldPlaysMusicAndStopsSending(t *testing.T) {
+	sw := toneDemo(t, 53200)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.8.8", "1001", 53400, siptest.Answer)
+	call := callSales(t, sw, ctx, 53600)
+	var ac *siptest.Call
+	select {
+	case ac = <-agent.Answered:
+	case <-ctx.Done():
+		t.Fatal("agent never rung")
+	}
+	call.Leg.PlayLoop(tonePrompt(440))
+	ac.Leg.PlayLoop(tonePrompt(1000))
+	if f := heard(call.Received, 600*time.Millisecond, 600, 1000); f != 1000 {
+		t.Fatalf("before hold the caller hears %v Hz, want the agent's 1000", f)
+	}
+
+	res, err := ac.Reinvite(ctx, hsip.SendOnly)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("hold re-INVITE: %v %v", res, err)
+	}
+	if body := string(res.Body()); !strings.Contains(body, "a=recvonly") {
+		t.Errorf("answer to sendonly does not say recvonly:\n%s", body)
+	}
+	if f := heard(call.Received, 600*time.Millisecond, 600, 1000); f != 600 {
+		t.Errorf("on hold the caller hears %v Hz, want music on hold (600)", f)
+	}
+	before := ac.Leg.Stats().PacketsIn
+	time.Sleep(400 * time.Millisecond)
+	if got := ac.Leg.Stats().PacketsIn - before; got > 2 {
+		t.Errorf("the agent on hold still got %d packets in 400 ms", got)
+	}
+
+	if res, err := ac.Reinvite(ctx, hsip.SendRecv); err != nil || res.StatusCode != 200 {
+		t.Fatalf("resume re-INVITE: %v %v", res, err)
+	}
+	if f := heard(call.Received, 600*time.Millisecond, 600, 1000); f != 1000 {
+		t.Errorf("after resume the caller hears %v Hz, want the agent's 1000", f)
+	}
+	if f := heard(ac.Received, 600*time.Millisecond, 440, 600); f != 440 {
+		t.Errorf("after resume the agent hears %v Hz, want the caller's 440", f)
+	}
+
+	// The caller's side holds (inactive): the agent hears the music.
+	if res, err := call.Reinvite(ctx, hsip.Inactive); err != nil || res.StatusCode != 200 {
+		t.Fatalf("caller hold: %v %v", res, err)
+	}
+	if f := heard(ac.Received, 600*time.Millisecond, 440, 600); f != 600 {
+		t.Errorf("with the caller holding the agent hears %v Hz, want music on hold (600)", f)
+	}
+	_ = call.Hangup(ctx)
+	<-ac.Done()
+}
+
+// A caller whose phone dies in the queue (no RTP, no BYE) is hung up after
+// rtp.timeout, recorded as a media timeout, and never reaches an agent.
+func TestDeadCallerIsHungUpOnMediaTimeout(t *testing.T) {
+	sw := toneDemo(t, 53800, func(c *config.Config) { c.RTP.Timeout.Duration = time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call := carrierCall(t, sw, ctx, 54000, "+15550100")
+	call.Leg.PlayLoop(tonePrompt(440)) // alive through the menu
+	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	call.Leg.PlayLoop(tonePrompt(440))
+	waitFor(t, "caller queued", 5*time.Second, func() bool {
+		q, _ := sw.ACD().Snapshot().Queue("sales")
+		return len(q.Waiting) == 1
+	})
+	call.Leg.StopPlay() // the phone dies: no more RTP, no BYE
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		t.Fatal("a silent caller was kept")
+	}
+	rec := recordOf(t, sw, call.ID())
+	if rec.HangupCause != "media-timeout" || rec.HangupSide != "caller" || rec.End.IsZero() {
+		t.Errorf("record: %s by %s, end %v; want media-timeout by caller", rec.HangupCause, rec.HangupSide, rec.End)
+	}
+	agent := registerAgent(t, sw, "127.0.8.9", "1001", 54200, siptest.Answer)
+	time.Sleep(500 * time.Millisecond)
+	if n := agent.Invites.Load(); n != 0 {
+		t.Errorf("an agent was rung %d times for a caller who was gone", n)
+	}
+}
+
+// monoWAV is pcm as an 8 kHz mono 16-bit WAV file.
+func monoWAV(pcm []int16) []byte {
+	data := make([]byte, 44+2*len(pcm))
+	copy(data, "RIFF")
+	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*len(pcm)))
+	copy(data[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(data[16:], 16)
+	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(data[22:], 1) // mono
+	binary.LittleEndian.PutUint32(data[24:], 8000)
+	binary.LittleEndian.PutUint32(data[28:], 16000)
+	binary.LittleEndian.PutUint16(data[32:], 2)
+	binary.LittleEndian.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	binary.LittleEndian.PutUint32(data[40:], uint32(2*len(pcm)))
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(s))
+	}
+	return data
+}
