@@ -23,21 +23,46 @@ func tonePrompt(hz float64) *media.Prompt {
 	return media.NewPrompt(fmt.Sprintf("tone-%v", hz), media.Tone(hz, time.Second, 0.3))
 }
 
-// toneDemo is the demo with every prompt a pure tone, so a test can tell by
-// frequency what the caller hears: music on hold is 600 Hz, the rest 300 Hz.
+// promptTones are the demo's prompts as pure tones (400 ms each), so a test
+// can tell by frequency what the caller hears.
+var promptTones = map[string]float64{"welcome": 300, "menu": 400, "invalid": 500, "moh": 600, "goodbye": 700}
+
+// toneDemo is the demo with promptTones for prompts.
 func toneDemo(t *testing.T, rtpMin int, adjust ...func(*config.Config)) *Switch {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range []string{"welcome", "menu", "invalid", "goodbye", "moh"} {
-		hz := 300.0
-		if name == "moh" {
-			hz = 600
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".wav"), monoWAV(media.Tone(hz, 700*time.Millisecond, 0.3)), 0o644); err != nil {
+	for name, hz := range promptTones {
+		if err := os.WriteFile(filepath.Join(dir, name+".wav"), monoWAV(media.Tone(hz, 400*time.Millisecond, 0.3)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return startDemo(t, rtpMin, append([]func(*config.Config){func(c *config.Config) { c.Prompts.Dir = dir }}, adjust...)...)
+}
+
+// heardPrompts names the prompts a capture holds, in the order heard: each
+// stretch of audio is cut into 20 ms windows named by their tone, and runs
+// of one tone count once.
+func heardPrompts(c *siptest.Capture) []string {
+	var names []string
+	byTone := map[float64]string{}
+	var tones []float64
+	for name, hz := range promptTones {
+		byTone[hz] = name
+		tones = append(tones, hz)
+	}
+	for _, stretch := range c.Stretches() {
+		last := ""
+		for i := 0; i+160 <= len(stretch); i += 160 {
+			name := byTone[media.DominantFrequency(stretch[i:i+160], tones...)]
+			if name != "" && name != last {
+				names = append(names, name)
+			}
+			if name != "" {
+				last = name
+			}
+		}
+	}
+	return names
 }
 
 // heard is the tone among the candidates a capture holds over the next
@@ -208,4 +233,45 @@ func monoWAV(pcm []int16) []byte {
 		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(s))
 	}
 	return data
+}
+
+// Behind 1:1 NAT (a cloud VM) the switch listens on every address and tells
+// peers the public one: in Contact and Via, and in SDP. Here the "public"
+// addresses are other loopback addresses, which reach the same sockets.
+func TestAdvertisedAddresses(t *testing.T) {
+	sw := toneDemo(t, 54400, func(c *config.Config) {
+		c.SIP.Listen, c.SIP.Advertise = "0.0.0.0:0", "127.0.8.200"
+		c.RTP.Address, c.RTP.Advertise = "0.0.0.0", "127.0.8.201"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.8.10", "1001", 54600, siptest.Answer)
+	call := callSales(t, sw, ctx, 54800)
+	var ac *siptest.Call
+	select {
+	case ac = <-agent.Answered:
+	case <-ctx.Done():
+		t.Fatal("agent never rung")
+	}
+	inv := ac.Invite()
+	port := sw.SIPAddr().Port()
+	if c := inv.Contact(); c == nil || c.Address.Host != "127.0.8.200" || c.Address.Port != int(port) {
+		t.Errorf("Contact %v, want the advertised 127.0.8.200:%d", c, port)
+	}
+	if v := inv.Via(); v == nil || v.Host != "127.0.8.200" {
+		t.Errorf("Via %v, want the advertised host", v)
+	}
+	if !strings.Contains(string(inv.Body()), "c=IN IP4 127.0.8.201") {
+		t.Errorf("offer to the agent does not name the advertised media address:\n%s", inv.Body())
+	}
+	if !strings.Contains(string(call.Response.Body()), "c=IN IP4 127.0.8.201") {
+		t.Errorf("answer to the carrier does not name the advertised media address:\n%s", call.Response.Body())
+	}
+	call.Leg.PlayLoop(tonePrompt(440))
+	ac.Leg.PlayLoop(tonePrompt(1000))
+	if f := heard(call.Received, 600*time.Millisecond, 440, 1000); f != 1000 {
+		t.Errorf("through the advertised addresses the caller hears %v Hz, want 1000", f)
+	}
+	_ = call.Hangup(ctx)
+	<-ac.Done()
 }

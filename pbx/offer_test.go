@@ -83,6 +83,9 @@ func TestCallerLeavesWhileAgentPhoneSilent(t *testing.T) {
 	if rec.HangupCause != "caller-abandoned" || rec.End.IsZero() {
 		t.Errorf("record while the phone is silent: %s, end %v; want caller-abandoned, ended", rec.HangupCause, rec.End)
 	}
+	if call := rec.End.Sub(rec.Start).Seconds(); rec.WaitSeconds <= 0 || rec.WaitSeconds > call {
+		t.Errorf("wait %.3f s for a call of %.3f s", rec.WaitSeconds, call)
+	}
 	if _, sent := phone.Next(700*time.Millisecond, siptest.Method(sip.CANCEL)); sent {
 		t.Fatal("CANCEL sent before the phone sent any provisional response")
 	}
@@ -186,4 +189,52 @@ func TestLoneBusyAgentIsRungOnce(t *testing.T) {
 		t.Fatal("the caller was hung up")
 	default:
 	}
+}
+
+// An agent with two phones (a desk phone and a softphone) has both rung at
+// once; the first to answer takes the call and the other is CANCELled.
+// When one phone unregisters, the agent stays reachable on the other.
+func TestAgentWithTwoDevices(t *testing.T) {
+	sw := startDemo(t, 55000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	desk := registerAgent(t, sw, "127.0.8.11", "1001", 55200, siptest.Ring)
+	soft := registerAgent(t, sw, "127.0.8.12", "1001", 55400, siptest.Answer)
+	if n := len(sw.Registrar().Devices("1001")); n != 2 {
+		t.Fatalf("agent 1001 has %d reachable devices, want 2", n)
+	}
+	call := callSales(t, sw, ctx, 55600)
+	var ac *siptest.Call
+	select {
+	case ac = <-soft.Answered:
+	case <-ctx.Done():
+		t.Fatal("the softphone was never rung")
+	}
+	select {
+	case <-desk.Cancelled:
+	case <-ctx.Done():
+		t.Fatal("the desk phone kept ringing after the softphone answered")
+	}
+	if desk.Invites.Load() != 1 || soft.Invites.Load() != 1 {
+		t.Errorf("INVITEs: desk %d, softphone %d; want one each, at once", desk.Invites.Load(), soft.Invites.Load())
+	}
+	_ = call.Hangup(ctx)
+	<-ac.Done()
+
+	// The desk phone goes away for good: the softphone still gets calls.
+	if res, err := desk.Unregister(ctx, sw.SIPAddr(), "demo1001"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("unregister the desk phone: %v %v", res, err)
+	}
+	waitFor(t, "agent 1001 available", 3*time.Second, func() bool { return agentState(sw, "1001") == "available" })
+	call = callSales(t, sw, ctx, 55800)
+	select {
+	case ac = <-soft.Answered:
+	case <-ctx.Done():
+		t.Fatal("after the desk phone unregistered, the softphone was not rung")
+	}
+	if desk.Invites.Load() != 1 {
+		t.Errorf("the unregistered desk phone was rung again")
+	}
+	_ = call.Hangup(ctx)
+	<-ac.Done()
 }

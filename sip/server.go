@@ -106,7 +106,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var err error
 	sipLog := s.sipgoLogger()
 	s.wire = newWireChecks(s.log)
-	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(ua), sipgo.WithUserAgentHostname(s.listen.Addr().String()),
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(ua), sipgo.WithUserAgentHostname(s.advertised().Addr().String()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog),
 			// The read filter first: the TCP transport given here copies it when this option runs.
 			sip.WithTransportLayerReadFilter(s.wire.udpFilter(func() net.PacketConn { return s.udp })),
@@ -120,22 +120,30 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sip server: %w", err)
 	}
+	// An IPv4 address (0.0.0.0 included) listens on IPv4 only, so the
+	// address we report stays the one configured rather than [::].
+	family := "6"
+	if s.listen.Addr().Is4() {
+		family = "4"
+	}
 	for _, t := range cfg.SIP.Transports {
 		switch strings.ToLower(t) {
 		case "udp":
-			if s.udp, err = net.ListenPacket("udp", s.listen.String()); err != nil {
+			if s.udp, err = net.ListenPacket("udp"+family, s.listen.String()); err != nil {
 				return fmt.Errorf("sip udp listen: %w", err)
 			}
 			s.listen = s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
 			s.sizeUDPBuffer()
 		case "tcp":
-			if s.tcp, err = net.Listen("tcp", s.listen.String()); err != nil {
+			if s.tcp, err = net.Listen("tcp"+family, s.listen.String()); err != nil {
 				return fmt.Errorf("sip tcp listen: %w", err)
 			}
 			s.listen = s.tcp.Addr().(*net.TCPAddr).AddrPort()
 		}
 	}
-	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.listen.Addr().String()), sipgo.WithClientPort(int(s.listen.Port())), sipgo.WithClientLogger(sipLog))
+	// Via names where responses must come back: behind 1:1 NAT, the public address.
+	via := s.advertised()
+	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(via.Addr().String()), sipgo.WithClientPort(int(via.Port())), sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		return fmt.Errorf("sip client: %w", err)
 	}
@@ -169,6 +177,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.restoreBindings(ctx)
 	go s.qualifyLoop(ctx)
+	go s.watchDrops(ctx)
 	go func() { <-ctx.Done(); s.Close() }()
 	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
 	return nil

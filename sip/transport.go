@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -328,6 +329,32 @@ func (s *Server) UDPDrops() (uint64, error) {
 		return 0, errors.New("sip: no UDP transport")
 	}
 	return udpDrops(c)
+}
+
+// watchDrops warns, at most once a minute, when the kernel dropped SIP
+// datagrams since the last look: requests and responses lost to a burst.
+func (s *Server) watchDrops(ctx context.Context) {
+	if s.udp == nil {
+		return
+	}
+	var seen uint64
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := s.UDPDrops()
+		if err != nil {
+			return // not on Linux: nothing to watch
+		}
+		if n > seen {
+			s.log.Warn("SIP UDP socket dropped datagrams (receive buffer full)", "dropped", n-seen, "dropped_total", n)
+		}
+		seen = n
+	}
 }
 
 // TransportStats counts what the transports refused or survived so far.

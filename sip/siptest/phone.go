@@ -77,6 +77,14 @@ func (c *Call) Done() <-chan struct{} {
 	return c.client.Context().Done()
 }
 
+// Invite is the INVITE that set the call up (as the phone got or sent it).
+func (c *Call) Invite() *sip.Request {
+	if c.server != nil {
+		return c.server.InviteRequest
+	}
+	return c.client.InviteRequest
+}
+
 // do sends an in-dialog request and waits for its final response.
 func (c *Call) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	if c.server != nil {
@@ -266,7 +274,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.server = dlg
-	c.Leg.SetParams(offer.Params)
+	c.Leg.SetParams(withSignalIP(offer.Params, req.Source()))
 	c.remote = offer
 	p.remember(dlg.ID, c)
 	_ = dlg.Respond(180, "Ringing", nil)
@@ -343,7 +351,7 @@ func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, 
 		c.Leg.Close()
 		return nil, fmt.Errorf("answer sdp: %w", err)
 	}
-	c.Leg.SetParams(remote.Params)
+	c.Leg.SetParams(withSignalIP(remote.Params, dlg.InviteResponse.Source()))
 	c.remote = remote
 	if delayed {
 		ack := sip.NewRequest(sip.ACK, dlg.InviteResponse.Contact().Address)
@@ -362,6 +370,15 @@ func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, 
 	return c, nil
 }
 
+// withSignalIP lets RTP also come from the IP the far end signals from, as
+// phones accept from their PBX (and as it arrives through a 1:1 NAT).
+func withSignalIP(p media.Params, source string) media.Params {
+	if ap, err := netip.ParseAddrPort(source); err == nil {
+		p.SignalIP = ap.Addr().Unmap()
+	}
+	return p
+}
+
 // onReinvite answers a re-INVITE from the far end (hotline never sends
 // one today; phones in tests answer whatever comes).
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
@@ -375,19 +392,30 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return
 	}
-	c.Leg.SetParams(offer.Params)
+	c.Leg.SetParams(withSignalIP(offer.Params, req.Source()))
 	_ = tx.Respond(sip.NewSDPResponseFromRequest(req, c.local.Answer(offer)))
 }
 
 // Capture keeps the audio a leg received, for frequency checks.
 type Capture struct {
-	mu  sync.Mutex
-	pcm []int16
+	mu     sync.Mutex
+	pcm    []int16
+	breaks []int // indexes into pcm where audio resumed after a pause
+	last   time.Time
 }
+
+// pauseGap is how long without packets counts as a pause between two
+// stretches of audio (packets come every 20 or 30 ms).
+const pauseGap = 150 * time.Millisecond
 
 // WriteAudio implements media.Tap.
 func (c *Capture) WriteAudio(pcm []int16) {
+	now := time.Now()
 	c.mu.Lock()
+	if !c.last.IsZero() && now.Sub(c.last) > pauseGap && len(c.pcm) > 0 {
+		c.breaks = append(c.breaks, len(c.pcm))
+	}
+	c.last = now
 	c.pcm = append(c.pcm, pcm...)
 	c.mu.Unlock()
 }
@@ -395,7 +423,7 @@ func (c *Capture) WriteAudio(pcm []int16) {
 // Reset forgets what was captured so far.
 func (c *Capture) Reset() {
 	c.mu.Lock()
-	c.pcm = c.pcm[:0]
+	c.pcm, c.breaks, c.last = c.pcm[:0], c.breaks[:0], time.Time{}
 	c.mu.Unlock()
 }
 
@@ -404,4 +432,18 @@ func (c *Capture) Samples() []int16 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]int16(nil), c.pcm...)
+}
+
+// Stretches returns what was captured split where the far end paused
+// sending (a menu waiting for a key sends nothing).
+func (c *Capture) Stretches() [][]int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out [][]int16
+	from := 0
+	for _, b := range append(c.breaks, len(c.pcm)) {
+		out = append(out, append([]int16(nil), c.pcm[from:b]...))
+		from = b
+	}
+	return out
 }
