@@ -33,6 +33,10 @@ type call struct {
 // record (when answered, when an agent answers, when it ends); it
 // implements sip.CallHandler.
 func (s *Switch) HandleCall(in *sip.InboundCall) {
+	if in.Agent != "" {
+		s.featureCall(in)
+		return
+	}
 	ctx, cancel := context.WithCancelCause(in.Context())
 	defer cancel(nil)
 	stop := context.AfterFunc(s.ctx, func() { cancel(errShutdown) })

@@ -3,12 +3,14 @@ package pbx
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/media"
 	hsip "github.com/hotline-pbx/hotline/sip"
 	"github.com/hotline-pbx/hotline/sip/siptest"
 )
@@ -237,4 +239,49 @@ func TestAgentWithTwoDevices(t *testing.T) {
 	}
 	_ = call.Hangup(ctx)
 	<-ac.Done()
+}
+
+// An agent who lets max_no_answer rings go unanswered is paused with reason
+// "no-answer", and is not rung while paused; dialling *48 from the phone
+// (digest-authenticated) makes them ready again. Codes are for agents
+// only: an unknown user is challenged like a known one and refused.
+func TestNoAnswerPauseUndoneByTheAgent(t *testing.T) {
+	sw := startDemo(t, 56200, func(c *config.Config) {
+		c.ACD.MaxNoAnswer = 1
+		c.Queues["sales"].RingTimeout.Duration = 500 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	agent := registerAgent(t, sw, "127.0.8.13", "1001", 56400, siptest.Ring)
+	call := callSales(t, sw, ctx, 56600)
+	call.Leg.PlayLoop(tonePrompt(440))
+	waitFor(t, "agent paused", 5*time.Second, func() bool {
+		a, _ := sw.ACD().Snapshot().Agent("1001")
+		return a.State.String() == "paused" && a.PauseReason == "no-answer"
+	})
+	time.Sleep(time.Second) // the caller keeps waiting
+	if n := agent.Invites.Load(); n != 1 {
+		t.Errorf("a paused agent was rung: %d INVITEs, want 1", n)
+	}
+
+	if _, err := agent.Call(ctx, sw.SIPAddr(), "*48", media.PCMU); err == nil {
+		t.Fatal("*48 without credentials was answered")
+	}
+	stranger := siptest.NewPhone(t, "127.0.8.14", "9999", 56800, siptest.Busy)
+	if _, err := stranger.CallAuth(ctx, sw.SIPAddr(), "*48", "guess"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("an unknown user dialling *48: %v, want 403", err)
+	}
+	if _, err := agent.CallAuth(ctx, sw.SIPAddr(), "+15551234", "demo1001"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("an agent dialling out: %v, want 403 (nothing dials out)", err)
+	}
+	ready, err := agent.CallAuth(ctx, sw.SIPAddr(), "*48", "demo1001")
+	if err != nil {
+		t.Fatalf("*48: %v", err)
+	}
+	<-ready.Done() // the switch hangs up after its tone
+	if f := media.DominantFrequency(ready.Received.Samples(), 400, 880, 1320); f != 880 && f != 1320 {
+		t.Errorf("*48 played %v Hz, want the confirmation beeps (880/1320)", f)
+	}
+	waitFor(t, "the waiting caller rung on the agent's phone again", 5*time.Second, func() bool { return agent.Invites.Load() == 2 })
+	_ = call.Hangup(ctx)
 }

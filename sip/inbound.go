@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -15,10 +16,13 @@ import (
 // InboundCall is a call a trunk sent us, answered, with its media leg.
 type InboundCall struct {
 	*dialog
-	ID     string // Call-ID
-	Caller string // From user
-	DID    string // Request-URI user
-	Trunk  *config.Trunk
+	ID     string        // Call-ID
+	Caller string        // From user
+	DID    string        // Request-URI user
+	Trunk  *config.Trunk // the carrier's, nil for an agent's feature call
+	// Agent is set for a feature call: an agent dialled a code (DID "*48")
+	// from their own phone and authenticated as themselves.
+	Agent  string
 	Config *config.Config // the snapshot the call started with
 	Start  time.Time      // INVITE received
 	Leg    *media.Leg
@@ -63,13 +67,28 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	trunk, ok := cfg.TrunkFor(src.Addr().Unmap(), did)
-	if !ok {
-		// Only trunks may call in unauthenticated; nothing here dials out.
+	var agent string
+	switch {
+	case ok:
+	case strings.HasPrefix(did, "*"):
+		// An agent's feature code: challenged whoever calls, so that an
+		// unknown user learns nothing a known one would not.
+		if agent, ok = s.authenticate(req, tx, req.From().Address.User); !ok {
+			return
+		}
+	default:
+		// Only trunks may call in unauthenticated, and only agents' feature
+		// codes are reached otherwise: nothing here dials out.
 		s.log.Warn("invite refused", "call_id", callID(req), "source", src.String(), "did", did)
 		s.respond(tx, req, 403, "Forbidden")
 		return
 	}
-	log := s.log.With("call_id", callID(req), "trunk", trunk.Name, "did", did)
+	log := s.log.With("call_id", callID(req), "did", did)
+	if trunk != nil {
+		log = log.With("trunk", trunk.Name)
+	} else {
+		log = log.With("agent", agent)
+	}
 	// No SDP is a delayed offer (carriers, SBCs): we offer in the 200 and
 	// the answer comes in the ACK.
 	delayed := len(req.Body()) == 0
@@ -102,7 +121,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer dlg.Close()
 
 	call := &InboundCall{
-		dialog: d, ID: callID(req), Caller: req.From().Address.User, DID: did, Trunk: trunk, Config: cfg,
+		dialog: d, ID: callID(req), Caller: req.From().Address.User, DID: did, Trunk: trunk, Agent: agent, Config: cfg,
 		Start: time.Now(), Leg: leg,
 	}
 	call.byeCtx, call.byeCancel = context.WithCancel(dlg.Context())

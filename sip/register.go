@@ -29,6 +29,39 @@ type registerFailure struct {
 	headers []sip.Header
 }
 
+// authenticate checks req's digest credentials for user (an agent). It
+// answers the request itself when they are missing or wrong: 401 with a
+// challenge (stale=true for an old nonce of ours), 400 for a digest uri
+// other than the Request-URI, 403 for anything else, the same for unknown
+// users as for wrong passwords.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, user string) (string, bool) {
+	cfg := s.opts.Config()
+	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), req.Recipient, func(u string) (string, bool) {
+		if a := cfg.Agent(u); a != nil {
+			return a.Password, true
+		}
+		return "", false
+	})
+	what := strings.ToLower(string(req.Method)) + " refused"
+	switch {
+	case errors.Is(err, errNoCredentials) || errors.Is(err, errUnknownNonce):
+		s.challenge(tx, req, false)
+	case errors.Is(err, errStaleNonce):
+		s.challenge(tx, req, true)
+	case errors.Is(err, errURIMismatch):
+		// RFC 7616 §3.4.6: a uri other than the Request-URI is a malformed
+		// request (400), not a wrong password; it reveals nothing about users.
+		s.log.Warn(what, "user", user, "source", req.Source(), "reason", "digest uri is not the request-uri")
+		s.respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 hotline "digest uri does not match the Request-URI"`))
+	case err != nil || authUser != user:
+		s.log.Warn(what, "user", user, "source", req.Source(), "reason", "bad credentials")
+		s.respond(tx, req, 403, "Forbidden")
+	default:
+		return authUser, true
+	}
+	return "", false
+}
+
 func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := s.opts.Config()
 	to, cseq := req.To(), req.CSeq()
@@ -37,28 +70,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	user := to.Address.User
-	authUser, err := s.auth.Verify(headerValue(req, "Authorization"), string(req.Method), req.Recipient, func(u string) (string, bool) {
-		if a := cfg.Agent(u); a != nil {
-			return a.Password, true
-		}
-		return "", false
-	})
-	switch {
-	case errors.Is(err, errNoCredentials) || errors.Is(err, errUnknownNonce):
-		s.challenge(tx, req, false)
-		return
-	case errors.Is(err, errStaleNonce):
-		s.challenge(tx, req, true)
-		return
-	case errors.Is(err, errURIMismatch):
-		// RFC 7616 §3.4.6: a uri other than the Request-URI is a malformed
-		// request (400), not a wrong password; it reveals nothing about users.
-		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "digest uri is not the request-uri")
-		s.respond(tx, req, 400, "Bad Request", sip.NewHeader("Warning", `399 hotline "digest uri does not match the Request-URI"`))
-		return
-	case err != nil || authUser != user:
-		s.log.Warn("register refused", "user", user, "source", req.Source(), "reason", "bad credentials")
-		s.respond(tx, req, 403, "Forbidden")
+	if _, ok := s.authenticate(req, tx, user); !ok {
 		return
 	}
 	removeAll, contacts, fail := parseContacts(req, cfg.SIP.MinExpires, cfg.SIP.MaxExpires)

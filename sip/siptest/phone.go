@@ -311,16 +311,22 @@ func (p *Phone) Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
 // Call places a call to number at target with our PCMU/PCMA offer
 // (prefer first) and waits for the answer.
 func (p *Phone) Call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec) (*Call, error) {
-	return p.call(ctx, target, number, prefer, false)
+	return p.call(ctx, target, number, prefer, false, "")
+}
+
+// CallAuth places a call that answers a digest challenge with the phone's
+// user and password, as an agent's phone does when it dials a code.
+func (p *Phone) CallAuth(ctx context.Context, target netip.AddrPort, number, password string) (*Call, error) {
+	return p.call(ctx, target, number, media.PCMU, false, password)
 }
 
 // CallDelayedOffer places a call whose INVITE carries no SDP, as carriers and
 // SBCs often do: the far end offers in its 200 and we answer in the ACK.
 func (p *Phone) CallDelayedOffer(ctx context.Context, target netip.AddrPort, number string) (*Call, error) {
-	return p.call(ctx, target, number, media.PCMU, true)
+	return p.call(ctx, target, number, media.PCMU, true, "")
 }
 
-func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec, delayed bool) (*Call, error) {
+func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, prefer media.Codec, delayed bool, password string) (*Call, error) {
 	c, err := p.newCall()
 	if err != nil {
 		return nil, err
@@ -340,7 +346,7 @@ func (p *Phone) call(ctx context.Context, target netip.AddrPort, number string, 
 		c.Leg.Close()
 		return nil, err
 	}
-	if err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+	if err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{Username: p.User, Password: password}); err != nil {
 		c.Leg.Close()
 		return nil, err
 	}
