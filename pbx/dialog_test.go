@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,4 +275,83 @@ func TestAdvertisedAddresses(t *testing.T) {
 	}
 	_ = call.Hangup(ctx)
 	<-ac.Done()
+}
+
+// An attacker on another address sprays RTP at the caller's and the agent's
+// ports (ports it could guess when they were handed out in order): its
+// digit must not drive the menu, and neither the agent nor the recording
+// may hear its audio.
+func TestRTPFromAStrangerIsIgnored(t *testing.T) {
+	sw := toneDemo(t, 57600)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sales := registerAgent(t, sw, "127.0.8.15", "1001", 57800, siptest.Answer)
+	support := registerAgent(t, sw, "127.0.8.16", "1002", 58000, siptest.Answer)
+	call := carrierCall(t, sw, ctx, 58200, "+15550100")
+	callerPort, err := hsip.ParseSDP(call.Response.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := strangerLeg(t, "127.0.8.66", 58400, callerPort.Params.Remote)
+	attacker.PlayLoop(tonePrompt(2000))
+	call.Leg.PlayLoop(tonePrompt(440))
+	if err := attacker.SendDTMF(ctx, '2', 100*time.Millisecond); err != nil { // support, if it were believed
+		t.Fatal(err)
+	}
+	attacker.PlayLoop(tonePrompt(2000))
+	time.Sleep(300 * time.Millisecond)
+	if err := call.Leg.SendDTMF(ctx, '1', 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	call.Leg.PlayLoop(tonePrompt(440))
+	var ac *siptest.Call
+	select {
+	case ac = <-sales.Answered:
+	case <-support.Answered:
+		t.Fatal("the stranger's digit 2 chose the support queue")
+	case <-ctx.Done():
+		t.Fatal("the caller's digit 1 did not reach sales")
+	}
+	agentPort, err := hsip.ParseSDP(ac.Invite().Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	onAgent := strangerLeg(t, "127.0.8.67", 58600, agentPort.Params.Remote)
+	onAgent.PlayLoop(tonePrompt(2000))
+	ac.Leg.PlayLoop(tonePrompt(1000))
+	ac.Received.Reset()
+	call.Received.Reset()
+	time.Sleep(time.Second)
+	agentHeard, callerHeard := ac.Received.Samples(), call.Received.Samples()
+	if f := media.DominantFrequency(agentHeard, 440, 2000); f != 440 || media.Goertzel(agentHeard, 2000) > media.MinTonePower {
+		t.Errorf("the agent hears %v Hz (stranger's 2000 Hz at power %.4f), want only the caller's 440", f, media.Goertzel(agentHeard, 2000))
+	}
+	if p := media.Goertzel(callerHeard, 2000); p > media.MinTonePower {
+		t.Errorf("the caller hears the stranger's 2000 Hz (power %.4f)", p)
+	}
+	_ = call.Hangup(ctx)
+	<-ac.Done()
+	rec := recordOf(t, sw, call.ID())
+	left, right := readStereoWAV(t, rec.RecordingPath)
+	for side, pcm := range map[string][]int16{"caller (left)": left, "agent (right)": right} {
+		if p := media.Goertzel(pcm, 2000); p > media.MinTonePower {
+			t.Errorf("the recording's %s channel has the stranger's 2000 Hz (power %.4f)", side, p)
+		}
+	}
+}
+
+// strangerLeg is an RTP sender on ip aimed at target, as an attacker's.
+func strangerLeg(t *testing.T, ip string, rtpMin int, target netip.AddrPort) *media.Leg {
+	t.Helper()
+	eng, err := media.NewEngine(media.Config{IP: netip.MustParseAddr(ip), PortMin: rtpMin, PortMax: rtpMin + 98, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	leg, err := eng.NewLeg("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg.SetParams(media.Params{Remote: target, Codec: media.PCMU, PayloadType: 0, DTMFPayloadType: 101, PtimeMS: 20})
+	return leg
 }

@@ -167,3 +167,42 @@ func TestDelayedOfferWithoutAnswerIsHungUp(t *testing.T) {
 	}
 	carrier.Respond(bye, 200, "OK", nil)
 }
+
+// A re-INVITE without SDP (a delayed offer inside the dialog, as some
+// phones send to refresh a session) gets our offer in the 200; the answer
+// in the ACK is taken, and an ACK without one ends the call.
+func TestReinviteWithoutSDP(t *testing.T) {
+	srv := startHolding(t)
+	carrier := siptest.NewRawPhone(t, "127.0.0.1", "+15557777")
+	call, _ := established(t, srv, carrier)
+	refresh := call.Request(sip.INVITE, nil)
+	call.Send(refresh)
+	res, ok := call.Final(3*time.Second, sip.INVITE, refresh.CSeq().SeqNo)
+	if !ok || res.StatusCode != 200 {
+		t.Fatalf("re-INVITE without SDP: %v", res)
+	}
+	offer, err := hsip.ParseSDP(res.Body())
+	if err != nil {
+		t.Fatalf("the 200 carries no usable offer: %v", err)
+	}
+	ack := call.Request(sip.ACK, hsip.AnswerSDP(netip.MustParseAddrPort("127.0.0.1:39000"), offer))
+	ack.CSeq().SeqNo = refresh.CSeq().SeqNo
+	call.Send(ack)
+	if _, hungUp := carrier.Next(time.Second, siptest.Method(sip.BYE)); hungUp {
+		t.Fatal("hung up although the ACK carried an answer")
+	}
+
+	bad := call.Request(sip.INVITE, nil)
+	call.Send(bad)
+	if res, ok := call.Final(3*time.Second, sip.INVITE, bad.CSeq().SeqNo); !ok || res.StatusCode != 200 {
+		t.Fatalf("second re-INVITE without SDP: %v", res)
+	}
+	noAnswer := call.Request(sip.ACK, nil)
+	noAnswer.CSeq().SeqNo = bad.CSeq().SeqNo
+	call.Send(noAnswer)
+	bye, ok := carrier.Next(3*time.Second, siptest.Method(sip.BYE))
+	if !ok {
+		t.Fatal("an ACK without the answer to our offer did not end the call")
+	}
+	carrier.Respond(bye, 200, "OK", nil)
+}
