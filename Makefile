@@ -14,7 +14,7 @@ build:
 run: build
 	./bin/hotline run
 
-# Installs what the end-to-end tests need (sipp, baresip, sox) when missing, then runs every test.
+# Installs what the end-to-end tests need (sipp, baresip, sox, kamailio) when missing, then runs every test.
 test: test-deps fmt-check vet
 	$(GO) test -race -count=1 ./...
 
