@@ -33,7 +33,6 @@ const (
 	kamCarrierIP     = "127.0.10.4"
 	kamCarrierRTPMin = 37400
 	kamQualify       = time.Second // hotline's qualify_interval
-	callerToneHz     = 440
 )
 
 var (

@@ -21,6 +21,7 @@ const (
 	demoAgent     = "1001"
 	carrierCaller = "+15550199" // From user in testdata/sipp/carrier.xml
 	agentToneHz   = 1000
+	callerToneHz  = 440 // what in-process carrier phones send
 )
 
 // Ports and timings of the test call. The ports are away from the demo's

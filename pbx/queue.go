@@ -167,7 +167,6 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 	defer out.Leg().Close()
 	c.ses.note(event{kind: evConnected, agent: out.Agent, at: out.Answer})
 	log.Info("agent answered", "device", out.Device)
-	c.sw.records.Put(c.ses.record())
 
 	caller, agent := c.in.Leg, out.Leg()
 	caller.StopPlay()
@@ -180,6 +179,7 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 		caller.SetTap(recorder.Left())
 		agent.SetTap(recorder.Right())
 	}
+	c.sw.records.Put(c.ses.record()) // after a crash, the record names its recording
 	media.Bridge(caller, agent)
 	// A hold that came before the bridge is honoured too.
 	holdMusic(out.Held(), caller, moh)

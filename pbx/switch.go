@@ -28,16 +28,17 @@ type snapshot struct {
 
 // Switch is a running hotline.
 type Switch struct {
-	log     *slog.Logger
-	snap    atomic.Pointer[snapshot]
-	media   *media.Engine
-	sip     *sip.Server
-	acd     *acd.ACD
-	records *store.SQLite
-	ctx     context.Context // cancelled on Stop: ends every call
-	cancel  context.CancelFunc
-	acdDone chan struct{}
-	rings   sync.WaitGroup // offers whose phones are not resolved yet
+	log       *slog.Logger
+	snap      atomic.Pointer[snapshot]
+	media     *media.Engine
+	sip       *sip.Server
+	acd       *acd.ACD
+	records   *store.SQLite
+	ctx       context.Context // cancelled on Stop: ends every call
+	cancel    context.CancelFunc
+	sipCancel context.CancelFunc
+	acdDone   chan struct{}
+	rings     sync.WaitGroup // offers whose phones are not resolved yet
 }
 
 // New loads prompts for cfg and prepares a switch; Start runs it.
@@ -134,11 +135,16 @@ func (s *Switch) Start(ctx context.Context) error {
 		Bindings: db,
 		Logger:   s.log,
 	})
+	// SIP outlives the calls on Stop: their BYEs go out from, and their
+	// replies come back to, the socket the peers know.
+	sipCtx, sipCancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.sipCancel = sipCancel
 	if err == nil {
-		err = s.sip.Start(ctx)
+		err = s.sip.Start(sipCtx)
 	}
 	if err != nil {
 		s.cancel()
+		sipCancel()
 		s.media.Close()
 		s.records.Close()
 		return err
@@ -242,6 +248,7 @@ func (s *Switch) Stop() error {
 	s.cancel()
 	s.sip.Wait()
 	s.rings.Wait()
+	s.sipCancel()
 	s.sip.Close()
 	<-s.acdDone
 	s.media.Close()
