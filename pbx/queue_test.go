@@ -132,6 +132,9 @@ func TestRingTimeoutAndCallerAbandons(t *testing.T) {
 	}
 	select {
 	case agentCall := <-answerer.Answered:
+		// The phone's 200 is not yet the switch's connect: a BYE racing it
+		// would rightly leave the agent out of the record.
+		waitFor(t, "1003 connected", 2*time.Second, func() bool { return agentState(sw, "1003") == "busy" })
 		_ = call.Hangup(ctx)
 		<-agentCall.Done()
 	case <-ctx.Done():

@@ -175,12 +175,29 @@ func (s *Server) Start(ctx context.Context) error {
 		l := s.wire.listenStream(s.tcp, cfg.SIP.TCPMaxPerSource)
 		go func() { _ = s.srv.ServeTCP(l) }()
 	}
+	s.awaitUDPServing()
 	s.restoreBindings(ctx)
 	go s.qualifyLoop(ctx)
 	go s.watchDrops(ctx)
 	go func() { <-ctx.Done(); s.Close() }()
 	s.log.Info("sip listening", "addr", s.listen.String(), "transports", cfg.SIP.Transports)
 	return nil
+}
+
+// awaitUDPServing waits (briefly) until sipgo has taken the UDP socket in,
+// so that the requests we send at once (probes of restored registrations)
+// leave from it rather than failing.
+func (s *Server) awaitUDPServing() {
+	if s.udp == nil {
+		return
+	}
+	for range 200 {
+		if c, _ := s.ua.TransportLayer().GetConnection("udp", s.listen.String()); c != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.log.Warn("sip: the UDP socket is not serving yet; first requests may fail")
 }
 
 // Close stops the transports; calls in progress end with their sockets.
