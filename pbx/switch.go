@@ -216,7 +216,6 @@ func restartOnly(old, cfg *config.Config) []string {
 		{"sip.advertise", old.SIP.Advertise, cfg.SIP.Advertise},
 		{"sip.tcp_idle_timeout", old.SIP.TCPIdleTimeout, cfg.SIP.TCPIdleTimeout},
 		{"sip.tcp_max_per_source", old.SIP.TCPMaxPerSource, cfg.SIP.TCPMaxPerSource},
-		{"sip.qualify_interval", old.SIP.QualifyInterval, cfg.SIP.QualifyInterval},
 		{"rtp.address", old.RTP.Address, cfg.RTP.Address},
 		{"rtp.advertise", old.RTP.Advertise, cfg.RTP.Advertise},
 		{"rtp.port_min", old.RTP.PortMin, cfg.RTP.PortMin},

@@ -365,7 +365,8 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) ActiveCalls() int { return int(s.inFlight.Load()) }
 
 // Reconfigure applies the [sip] settings that can change while running:
-// realm and digest algorithms (user_agent is read per message).
+// realm and digest algorithms (user_agent, qualify_interval and the expiry
+// limits are read where they are used).
 func (s *Server) Reconfigure(cfg *config.Config) {
 	s.auth.Reconfigure(cfg.SIP.Realm, cfg.SIP.DigestAlgorithms)
 }
