@@ -285,3 +285,30 @@ func TestNoAnswerPauseUndoneByTheAgent(t *testing.T) {
 	waitFor(t, "the waiting caller rung on the agent's phone again", 5*time.Second, func() bool { return agent.Invites.Load() == 2 })
 	_ = call.Hangup(ctx)
 }
+
+// A phone that hangs up the moment our ACK arrives (as early as RFC 3261
+// §15 lets it) finds its dialog, because we store it before the ACK goes
+// out: the BYE gets 200, not 481, and the caller is hung up too.
+func TestAgentByeRightAfterAnswer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sw, phone, call, invite := rungRawAgent(t, ctx, 59000, "127.0.8.17")
+	phone.Respond(invite, 200, "OK", answerFor(t, invite, "127.0.8.17:59100"))
+	if _, ok := phone.Next(3*time.Second, siptest.Method(sip.ACK)); !ok {
+		t.Fatal("the 200 was not ACKed")
+	}
+	phone.Bye(invite)
+	res, ok := phone.Next(3*time.Second, siptest.Status(0, sip.BYE))
+	if !ok {
+		t.Fatal("no answer to the BYE sent right after the 200")
+	}
+	if code := res.Msg.(*sip.Response).StatusCode; code != 200 {
+		t.Errorf("BYE right after the 200 answered %d, want 200", code)
+	}
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		t.Fatal("the caller was not hung up after the agent's BYE")
+	}
+	waitFor(t, "agent available", 3*time.Second, func() bool { return agentState(sw, "1001") == "available" })
+}
