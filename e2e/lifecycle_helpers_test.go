@@ -395,7 +395,7 @@ func (r *lifecycleRig) answerRaw(phone *siptest.RawPhone) (siptest.Received, *si
 		r.t.Fatal(err)
 	}
 	heard := &siptest.Capture{}
-	leg.SetTap(heard)
+	leg.AddTap(heard)
 	leg.SetParams(offer.Params)
 	phone.Respond(invite, 200, "OK", hsip.NewLocalSDP(leg.LocalAddr()).Answer(offer))
 	leg.PlayLoop(media.NewPrompt("agent", media.Tone(agentToneHz, time.Second, 0.3)))

@@ -65,9 +65,9 @@ func BenchmarkReceiveForward(b *testing.B) {
 			// The packets come from another port of the signalling IP (NAT).
 			x.SetParams(Params{Remote: sink.addr(), SignalIP: sink.addr().Addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
 			y.SetParams(Params{Remote: sink.addr(), Codec: c.to, PayloadType: uint8(c.to), DTMFPayloadType: 101})
-			Bridge(x, y)
+			NewBridge(x, y)
 			if c.tapped {
-				x.SetTap(discardTap{})
+				x.AddTap(discardTap{})
 			}
 			payload := make([]byte, 160)
 			EncodeFrame(PCMU, payload, Tone(440, 20*time.Millisecond, 0.5))
@@ -97,7 +97,7 @@ func BenchmarkLoopbackForward(b *testing.B) {
 	caller, agent := newRawPeer(b, "127.0.0.1"), newRawPeer(b, "127.0.0.1")
 	x.SetParams(Params{Remote: caller.addr(), Codec: PCMU, PayloadType: 0})
 	y.SetParams(Params{Remote: agent.addr(), Codec: PCMA, PayloadType: 8})
-	Bridge(x, y)
+	NewBridge(x, y)
 	pkt := rtpPacket(0, false, 0, 0, 0x1234, make([]byte, 160))
 	buf := make([]byte, maxPacket)
 	var seq uint16

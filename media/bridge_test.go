@@ -17,11 +17,11 @@ func TestBridgeTranscodesBothWays(t *testing.T) {
 	y, b := newTestLeg(t, e, "agent-leg"), newTestLeg(t, e, "agent-phone")
 	connect(a, x, PCMU, 101, 20)
 	connect(y, b, PCMA, 96, 30)
-	Bridge(x, y)
+	NewBridge(x, y)
 
 	atA, atB := newRecorder(2400), newRecorder(2400)
-	a.SetTap(atA)
-	b.SetTap(atB)
+	a.AddTap(atA)
+	b.AddTap(atB)
 	ctx := testContext(t)
 	done := make(chan error, 2)
 	go func() { done <- a.Play(ctx, NewPrompt("440", Tone(440, 400*time.Millisecond, 0.5))) }()
@@ -76,7 +76,7 @@ func TestBridgeDropsEventsTheOtherSideCannotTake(t *testing.T) {
 	y, b := newTestLeg(t, e, "y"), newTestLeg(t, e, "b")
 	connect(a, x, PCMU, 101, 20)
 	connect(y, b, PCMU, 0, 20)
-	Bridge(x, y)
+	NewBridge(x, y)
 	if err := a.SendDTMF(testContext(t), '9', 0); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestBridgeRewritesHeaders(t *testing.T) {
 		}
 	}
 
-	Bridge(x, y)
+	br := NewBridge(x, y)
 	ulaw := make([]byte, 160)
 	EncodeFrame(PCMU, ulaw, Tone(440, 20*time.Millisecond, 0.5))
 	for i := range 3 {
@@ -143,7 +143,7 @@ func TestBridgeRewritesHeaders(t *testing.T) {
 	}
 
 	// Unbridged, nothing is forwarded any more.
-	x.Unbridge()
+	br.Close()
 	caller.send(x.LocalAddr(), rtpPacket(0, false, 1, 90480, 0xCAFE, ulaw))
 	eventually(t, "packet received on X", func() bool { return x.Stats().PacketsIn == 4 })
 	if got := y.Stats().PacketsOut; got != 5 {
@@ -160,14 +160,14 @@ func TestBridgeStopsPlaybackAndReplacesOldBridge(t *testing.T) {
 	result := make(chan error, 1)
 	go func() { result <- y.Play(context.Background(), moh) }()
 	eventually(t, "both playing", func() bool { return x.job.Load() != nil && y.job.Load() != nil })
-	Bridge(x, y)
+	NewBridge(x, y)
 	if err := <-result; err != ErrInterrupted {
 		t.Errorf("Play during Bridge returned %v, want ErrInterrupted", err)
 	}
 	if x.job.Load() != nil {
 		t.Error("music on hold still playing on a bridged leg")
 	}
-	Bridge(x, z)
+	NewBridge(x, z)
 	if y.state.Load().peer != nil || x.state.Load().peer != z || z.state.Load().peer != x {
 		t.Error("re-bridging x to z did not detach y")
 	}
@@ -193,7 +193,7 @@ func TestMenuDigitTailIsNotForwarded(t *testing.T) {
 		caller.send(x.LocalAddr(), pkt)
 	}
 	eventually(t, "menu digit heard", func() bool { return x.Stats().PacketsIn == 2 })
-	Bridge(x, y)
+	NewBridge(x, y)
 	for _, pkt := range menuDigit[2:] {
 		caller.send(x.LocalAddr(), pkt)
 	}

@@ -131,7 +131,12 @@ func (e *Engine) Close() error {
 
 // NewLeg binds a random free even port of the pool (skipping ports other
 // programs hold), starts the leg's reader goroutine and assigns it to a shard.
-func (e *Engine) NewLeg(name string) (*Leg, error) {
+func (e *Engine) NewLeg(name string) (*Leg, error) { return e.NewLegNear(name, nil) }
+
+// NewLegNear is NewLeg on near's shard: the legs of one call (caller, agent,
+// supervisor) share a shard, so their audio is played out, mixed and
+// recorded in the same tick.
+func (e *Engine) NewLegNear(name string, near *Leg) (*Leg, error) {
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
@@ -142,7 +147,7 @@ func (e *Engine) NewLeg(name string) (*Leg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: leg %q: %w", name, err)
 	}
-	shard := e.shards[e.nextShard.Add(1)%uint64(len(e.shards))]
+	shard := e.pickShard(near)
 	l := newLeg(e, name, conn, port, shard)
 	shard.addLeg(l) // before Engine.Close can see it, so that its Close undoes this
 
@@ -275,4 +280,12 @@ func (pp *portPool) release(port int) {
 		pp.inUse[i] = false
 		pp.free = append(pp.free, int32(i))
 	}
+}
+
+// pickShard is near's shard, or the next one in turn.
+func (e *Engine) pickShard(near *Leg) *shard {
+	if near != nil && near.engine == e {
+		return near.shard
+	}
+	return e.shards[e.nextShard.Add(1)%uint64(len(e.shards))]
 }

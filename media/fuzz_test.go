@@ -26,8 +26,8 @@ func FuzzReceive(f *testing.F) {
 	sink := newRawPeer(f, "127.0.0.1")
 	a.SetParams(Params{Remote: sink.addr(), SignalIP: sink.addr().Addr(), Codec: PCMU, PayloadType: 0, DTMFPayloadType: 101})
 	b.SetParams(Params{Remote: sink.addr(), Codec: PCMA, PayloadType: 8, DTMFPayloadType: 96})
-	Bridge(a, b)
-	a.SetTap(discardTap{})
+	NewBridge(a, b)
+	a.AddTap(discardTap{})
 	src := netip.MustParseAddrPort("127.0.0.1:40000") // behind NAT: the signalling IP, another port
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := a.Stats()

@@ -51,15 +51,29 @@ type recorder struct {
 
 func newRecorder(want int) *recorder { return &recorder{want: want, full: make(chan struct{})} }
 
+// WriteAudio keeps what the tap hears from the first frame with sound on
+// (clocked taps get silence until the first audio has been played out).
 func (r *recorder) WriteAudio(pcm []int16) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.pcm) == 0 && quiet(pcm) {
+		return
+	}
 	before := len(r.pcm)
 	r.pcm = append(r.pcm, pcm...)
 	r.chunks = append(r.chunks, len(pcm))
 	if before < r.want && len(r.pcm) >= r.want {
 		close(r.full)
 	}
+}
+
+func quiet(pcm []int16) bool {
+	for _, v := range pcm {
+		if v > 64 || v < -64 {
+			return false
+		}
+	}
+	return true
 }
 
 // wait returns the first want samples heard.

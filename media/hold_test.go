@@ -52,7 +52,7 @@ func TestHeldLegSendsNothingAndResumesCleanly(t *testing.T) {
 	}
 
 	// The phone puts us on hold with a=sendonly: we receive only.
-	Bridge(x, y)
+	NewBridge(x, y)
 	x.SetParams(held)
 	if !x.OnHold() {
 		t.Fatal("OnHold = false with direction recvonly")

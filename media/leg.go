@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// Tap receives the audio a leg receives, decoded to 8 kHz linear PCM. It is
-// called on the leg's reader goroutine: it must not block, must not keep pcm
-// after returning and must not call the leg's Close.
+// Tap receives the audio a leg receives, decoded to 8 kHz linear PCM, one
+// 20 ms frame at a time (see AddTap).
 type Tap interface {
 	WriteAudio(pcm []int16)
 }
@@ -39,10 +38,13 @@ type Stats struct {
 type legState struct {
 	params     Params
 	negotiated bool
-	gen        uint64 // counts changes of the accepted sources; restarts latching
-	peer       *Leg
-	bridge     uint64 // counts changes of peer; an event is forwarded only within the bridge it began in
-	tap        Tap
+	gen        uint64  // counts changes of the accepted sources; restarts latching
+	peer       *Leg    // the other leg of a bridge: events, and audio unless mixed
+	bridge     *Bridge // the bridge peer belongs to
+	epoch      uint64  // counts changes of peer; an event is forwarded only within the bridge it began in
+	mixer      *Mixer  // the mix the leg's audio goes to, if any
+	taps       []Tap   // consumers of the played-out audio
+	buffered   bool    // the reader feeds the jitter buffer (taps or a mixer)
 }
 
 type legCounters struct {
@@ -80,6 +82,14 @@ type Leg struct {
 	rx    receiver // owned by the reader goroutine
 	stats legCounters
 
+	// Clocked audio (audio.go): the jitter buffer the reader feeds while
+	// the leg has taps or a mixer, and the frame the shard played last.
+	jb       *jitterBuffer
+	played   [frame20]int16
+	playedMu sync.Mutex
+	audioMu  sync.Mutex // serialises syncAudio
+	inAudio  bool       // in the shard's audio set; guarded by audioMu
+
 	timedOut        chan struct{} // closed once by the shard: no RTP for too long
 	timeoutReported bool          // guarded by shard.mu
 	shardSlot       int           // index in shard.legs, guarded by shard.mu
@@ -104,6 +114,7 @@ func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg 
 		readerDone: make(chan struct{}),
 	}
 	l.state.Store(&legState{params: Params{PtimeMS: defaultPtimeMS}})
+	l.jb = newJitterBuffer(PCMU)
 	l.out.ssrc = rand.Uint32()
 	l.out.nextSeq = uint16(rand.Uint32())
 	l.out.nextTS = rand.Uint32()
@@ -139,6 +150,7 @@ func (l *Leg) SetParams(p Params) {
 	}
 	l.out.sending = p.Direction.sends()
 	l.out.mu.Unlock()
+	l.jb.setCodec(p.Codec)
 
 	// Before the state: the timeout check must never see a negotiated leg
 	// without its baseline.
@@ -157,12 +169,6 @@ func (l *Leg) MediaTimeout() <-chan struct{} { return l.timedOut }
 
 // Params returns the parameters last set (PtimeMS 0 reads back as 20).
 func (l *Leg) Params() Params { return l.state.Load().params }
-
-// SetTap hands the audio received on this leg to t (also while bridged);
-// nil removes the tap.
-func (l *Leg) SetTap(t Tap) {
-	l.update(func(st *legState) { st.tap = t })
-}
 
 func (l *Leg) update(change func(*legState)) {
 	l.stateMu.Lock()
@@ -240,9 +246,8 @@ func (l *Leg) Stats() Stats {
 func (l *Leg) Close() error {
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
-		bridgeMu.Lock()
-		l.unbridgeLocked()
-		bridgeMu.Unlock()
+		l.detach()
+		l.syncAudio()
 		l.stopJob()
 		l.shard.removeLeg(l)
 		l.closeErr = l.conn.Close()
@@ -251,63 +256,6 @@ func (l *Leg) Close() error {
 		l.log.Debug("rtp leg closed", "local", l.local)
 	})
 	return l.closeErr
-}
-
-// bridgeMu serialises changes to who is bridged with whom.
-var bridgeMu sync.Mutex
-
-// Bridge connects two legs: from now on RTP received on a is forwarded to b's
-// remote and vice versa, transcoding PCMU<->PCMA when their codecs differ.
-// Telephone events are forwarded with the other leg's DTMF payload number
-// (dropped if it has none) and still reported on DTMF(); an event that began
-// before this bridge (the digit that chose the queue) is not forwarded.
-// Playback on both
-// legs stops; earlier bridges of either leg are undone. Packets are forwarded
-// as they arrive (no repacketisation: the far end gets the sender's ptime). A
-// prompt played on a bridged leg later replaces the forwarded audio until it
-// ends.
-func Bridge(a, b *Leg) {
-	if a == nil || b == nil || a == b {
-		return
-	}
-	bridgeMu.Lock()
-	defer bridgeMu.Unlock()
-	if a.closed.Load() || b.closed.Load() {
-		return
-	}
-	a.unbridgeLocked()
-	b.unbridgeLocked()
-	a.StopPlay()
-	b.StopPlay()
-	a.setPeer(b)
-	b.setPeer(a)
-}
-
-// Unbridge undoes the bridge of l on both legs.
-func (l *Leg) Unbridge() {
-	bridgeMu.Lock()
-	defer bridgeMu.Unlock()
-	l.unbridgeLocked()
-}
-
-func (l *Leg) unbridgeLocked() {
-	peer := l.state.Load().peer
-	if peer == nil {
-		return
-	}
-	l.setPeer(nil)
-	if peer.state.Load().peer == l {
-		peer.setPeer(nil)
-	}
-}
-
-// setPeer changes where received packets are forwarded, and makes the next
-// packet sent on l a new talk spurt (re-anchored, marker set).
-func (l *Leg) setPeer(peer *Leg) {
-	l.update(func(st *legState) { st.peer, st.bridge = peer, st.bridge+1 })
-	l.out.mu.Lock()
-	l.out.writer = writerNone
-	l.out.mu.Unlock()
 }
 
 // send writes one packet to dest and counts it.

@@ -23,9 +23,8 @@ const rtpHeaderSize = 12
 
 // receiver is the state of a leg's reader goroutine; nothing else touches it.
 type receiver struct {
-	buf    [maxPacket]byte  // datagram as read
-	out    [maxPacket]byte  // packet forwarded to the bridged peer
-	pcm    [maxPacket]int16 // decoded audio for the tap
+	buf    [maxPacket]byte // datagram as read
+	out    [maxPacket]byte // packet forwarded to the bridged peer
 	pkt    rtp.Packet
 	latch  latch
 	events eventLog
@@ -147,13 +146,11 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 	l.stats.bytesIn.Add(uint64(len(data)))
 	l.stats.lastReceived.Store(now.UnixNano())
 
-	forward := st.peer != nil
+	forward := st.peer != nil && st.mixer == nil
 	if isEvent {
 		forward = l.receiveEvent(pkt, st)
-	} else if st.tap != nil && len(pkt.Payload) > 0 {
-		pcm := l.rx.pcm[:len(pkt.Payload)]
-		DecodeFrame(st.params.Codec, pcm, pkt.Payload)
-		st.tap.WriteAudio(pcm)
+	} else if st.buffered {
+		l.jb.put(pkt.SSRC, pkt.Timestamp, pkt.Payload, now)
 	}
 	if forward {
 		st.peer.forwardFrom(st.params.Codec, pkt, isEvent, now, l.rx.out[:])
@@ -187,15 +184,15 @@ func (l *Leg) receiveEvent(pkt *rtp.Packet, st *legState) bool {
 	if !ok {
 		return false
 	}
-	var bridge uint64 // 0: the event began unbridged
+	var epoch uint64 // 0: the event began unbridged
 	if st.peer != nil {
-		bridge = st.bridge
+		epoch = st.epoch
 	}
-	began, isNew := l.rx.events.observe(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}, bridge)
+	began, isNew := l.rx.events.observe(eventKey{ssrc: pkt.SSRC, timestamp: pkt.Timestamp}, epoch)
 	if digit, isDigit := eventDigit(ev.code); isNew && isDigit {
 		l.reportDigit(digit)
 	}
-	return st.peer != nil && began == st.bridge
+	return st.peer != nil && began == st.epoch
 }
 
 // forwardFrom sends a packet received on the bridged peer (whose codec is

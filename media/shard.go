@@ -199,10 +199,14 @@ type shard struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
+	audio atomic.Pointer[audioSet] // clocked audio: legs with taps, mixers (audio.go)
+
 	// Owned by the shard goroutine.
-	active []*job
-	packet [maxPacket]byte
-	frame  [maxPacket]byte
+	active      []*job
+	audioStart  time.Time // the audio clock: frame k is due at audioStart + k*20ms
+	audioFrames int64
+	packet      [maxPacket]byte
+	frame       [maxPacket]byte
 
 	checks atomic.Uint64 // timeout checks done, for tests
 }
@@ -232,7 +236,8 @@ func (s *shard) stop() {
 }
 
 // run is the shard goroutine. The 20 ms ticker only runs while a job is
-// active; the timeout check ticks once a second when timeouts are enabled.
+// active or audio is clocked; the timeout check ticks once a second when
+// timeouts are enabled.
 func (s *shard) run() {
 	defer close(s.stopped)
 	ticker := time.NewTicker(tickInterval)
@@ -246,11 +251,12 @@ func (s *shard) run() {
 	}
 	for {
 		var ticks <-chan time.Time
+		busy := len(s.active) > 0 || !s.audio.Load().empty()
 		switch {
-		case len(s.active) > 0 && !ticking:
+		case busy && !ticking:
 			ticker.Reset(tickInterval)
 			ticking = true
-		case len(s.active) == 0 && ticking:
+		case !busy && ticking:
 			ticker.Stop()
 			ticking = false
 		}
@@ -263,7 +269,9 @@ func (s *shard) run() {
 		case <-s.wake:
 			s.adopt(time.Now())
 		case <-ticks:
-			s.tick(time.Now())
+			now := time.Now()
+			s.tick(now)
+			s.tickAudio(now)
 		case <-checks:
 			s.checkTimeouts(time.Now())
 		}

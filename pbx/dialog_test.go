@@ -40,9 +40,10 @@ func toneDemo(t *testing.T, rtpMin int, adjust ...func(*config.Config)) *Switch 
 	return startDemo(t, rtpMin, append([]func(*config.Config){func(c *config.Config) { c.Prompts.Dir = dir }}, adjust...)...)
 }
 
-// heardPrompts names the prompts a capture holds, in the order heard: each
-// stretch of audio is cut into 20 ms windows named by their tone, and runs
-// of one tone count once.
+// heardPrompts names the prompts a capture holds, in the order heard: the
+// audio is cut into 20 ms windows named by their tone (or silence), and a
+// run of one tone counts once; silence between two runs of a tone makes
+// them two prompts.
 func heardPrompts(c *siptest.Capture) []string {
 	var names []string
 	byTone := map[float64]string{}
@@ -51,17 +52,20 @@ func heardPrompts(c *siptest.Capture) []string {
 		byTone[hz] = name
 		tones = append(tones, hz)
 	}
-	for _, stretch := range c.Stretches() {
-		last := ""
-		for i := 0; i+160 <= len(stretch); i += 160 {
-			name := byTone[media.DominantFrequency(stretch[i:i+160], tones...)]
-			if name != "" && name != last {
-				names = append(names, name)
+	pcm := c.Samples()
+	last, quiet := "", 0
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		name := byTone[media.DominantFrequency(pcm[i:i+160], tones...)]
+		if name == "" {
+			if quiet++; quiet >= 5 { // 100 ms of silence ends a prompt
+				last = ""
 			}
-			if name != "" {
-				last = name
-			}
+			continue
 		}
+		if name != last {
+			names = append(names, name)
+		}
+		last, quiet = name, 0
 	}
 	return names
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/hotline-pbx/hotline/acd"
 	"github.com/hotline-pbx/hotline/config"
 	"github.com/hotline-pbx/hotline/media"
-	"github.com/hotline-pbx/hotline/recording"
 	"github.com/hotline-pbx/hotline/sip"
 	"github.com/hotline-pbx/hotline/store"
 )
@@ -88,7 +87,7 @@ func (c *call) abandon(ctx context.Context) {
 // It returns the answered call, or nil. It runs on its own goroutine and
 // returns only once the agent's phones are resolved.
 func (c *call) ring(ctx context.Context, log *slog.Logger, agent string, q *config.Queue) *sip.OutboundCall {
-	leg, err := c.sw.media.NewLeg(c.ses.id + "/" + agent)
+	leg, err := c.sw.media.NewLegNear(c.ses.id+"/"+agent, c.in.Leg)
 	if err != nil {
 		log.Error("no media port for the agent leg", "error", err)
 		c.sw.acd.OfferResult(c.ses.id, agent, acd.OfferFailed)
@@ -171,16 +170,16 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 	caller, agent := c.in.Leg, out.Leg()
 	caller.StopPlay()
 	recPath := filepath.Join(c.snap.cfg.Storage.Recordings, out.Answer.Format("2006/01/02"), fileSafe(c.in.ID)+".wav")
-	recorder, err := recording.Create(recPath, c.log)
+	recorder, err := c.sw.recordings.Create(recPath)
 	if err != nil {
 		log.Error("recording not started", "error", err)
 	} else {
 		c.ses.setRecording(recPath)
-		caller.SetTap(recorder.Left())
-		agent.SetTap(recorder.Right())
+		caller.AddTap(recorder.Left())
+		agent.AddTap(recorder.Right())
 	}
 	c.sw.records.Put(c.ses.record()) // after a crash, the record names its recording
-	media.Bridge(caller, agent)
+	bridge := media.NewBridge(caller, agent)
 	// A hold that came before the bridge is honoured too.
 	holdMusic(out.Held(), caller, moh)
 	holdMusic(c.in.Held(), agent, moh)
@@ -209,12 +208,12 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 		}
 	}
 	c.ses.note(event{kind: evEnded, cause: cause, side: side})
-	caller.Unbridge()
-	caller.SetTap(nil)
-	agent.SetTap(nil)
+	bridge.Close()
 	out.Hangup()
 	c.in.Hangup()
 	if recorder != nil {
+		caller.RemoveTap(recorder.Left())
+		agent.RemoveTap(recorder.Right())
 		if err := recorder.Close(); err != nil {
 			log.Error("recording", "error", err)
 		}

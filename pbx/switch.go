@@ -15,6 +15,7 @@ import (
 	"github.com/hotline-pbx/hotline/acd"
 	"github.com/hotline-pbx/hotline/config"
 	"github.com/hotline-pbx/hotline/media"
+	"github.com/hotline-pbx/hotline/recording"
 	"github.com/hotline-pbx/hotline/sip"
 	"github.com/hotline-pbx/hotline/store"
 )
@@ -28,17 +29,18 @@ type snapshot struct {
 
 // Switch is a running hotline.
 type Switch struct {
-	log       *slog.Logger
-	snap      atomic.Pointer[snapshot]
-	media     *media.Engine
-	sip       *sip.Server
-	acd       *acd.ACD
-	records   *store.SQLite
-	ctx       context.Context // cancelled on Stop: ends every call
-	cancel    context.CancelFunc
-	sipCancel context.CancelFunc
-	acdDone   chan struct{}
-	rings     sync.WaitGroup // offers whose phones are not resolved yet
+	log        *slog.Logger
+	snap       atomic.Pointer[snapshot]
+	media      *media.Engine
+	sip        *sip.Server
+	acd        *acd.ACD
+	records    *store.SQLite
+	recordings *recording.Sink
+	ctx        context.Context // cancelled on Stop: ends every call
+	cancel     context.CancelFunc
+	sipCancel  context.CancelFunc
+	acdDone    chan struct{}
+	rings      sync.WaitGroup // offers whose phones are not resolved yet
 }
 
 // New loads prompts for cfg and prepares a switch; Start runs it.
@@ -122,6 +124,7 @@ func (s *Switch) Start(ctx context.Context) error {
 		s.records.Close()
 		return err
 	}
+	s.recordings = recording.NewSink(s.log)
 	settings, qs, as := acdSpecs(cfg)
 	s.acd = acd.New(settings, qs, as, nil, s.log)
 	s.acdDone = make(chan struct{})
@@ -145,6 +148,7 @@ func (s *Switch) Start(ctx context.Context) error {
 	if err != nil {
 		s.cancel()
 		sipCancel()
+		s.recordings.Close()
 		s.media.Close()
 		s.records.Close()
 		return err
@@ -250,6 +254,9 @@ func (s *Switch) Stop() error {
 	s.sipCancel()
 	s.sip.Close()
 	<-s.acdDone
+	if err := s.recordings.Close(); err != nil {
+		s.log.Error("recordings", "error", err)
+	}
 	s.media.Close()
 	return s.records.Close()
 }

@@ -4,93 +4,42 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hotline-pbx/hotline/media"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// fakeClock drives arrival stamps so tests need not sleep.
-type fakeClock struct {
-	base    time.Time
-	elapsed atomic.Int64
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{base: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) now() time.Time          { return c.base.Add(time.Duration(c.elapsed.Load())) }
-func (c *fakeClock) set(since time.Duration) { c.elapsed.Store(int64(since)) }
-
-// frameEvent is one frame received on one side at a given time after the
-// recording started.
-type frameEvent struct {
-	side    int
-	arrival time.Duration
-	pcm     []int16
-}
-
-// toneFrames makes count frames of a cosine tone (phase continuous), the
-// first arriving at firstArrival and then every frame duration plus jitter(k).
-func toneFrames(side int, freq float64, frameSamples, count int, firstArrival time.Duration,
-	jitter func(k int) time.Duration) []frameEvent {
-	events := make([]frameEvent, count)
-	frameDuration := time.Duration(frameSamples) * samplePeriod
-	var last time.Duration
-	for k := range count {
-		pcm := make([]int16, frameSamples)
-		for i := range pcm {
-			n := float64(k*frameSamples + i)
-			pcm[i] = int16(8000 * math.Cos(2*math.Pi*freq*n/SampleRate))
-		}
-		arrival := firstArrival + time.Duration(k)*frameDuration
-		if jitter != nil {
-			arrival += jitter(k)
-		}
-		arrival = max(arrival, last) // one reader goroutine: arrivals never go back
-		last = arrival
-		events[k] = frameEvent{side: side, arrival: arrival, pcm: pcm}
+// tone is count 20 ms frames of a tone at amplitude 0.25.
+func tone(hz float64, count int) [][]int16 {
+	pcm := media.Tone(hz, time.Duration(count)*20*time.Millisecond, 0.25)
+	frames := make([][]int16, count)
+	for i := range frames {
+		frames[i] = pcm[i*160 : (i+1)*160]
 	}
-	return events
+	return frames
 }
 
-// feed delivers events in arrival order, as two reader goroutines would.
-func feed(rec *Recorder, clock *fakeClock, events ...[]frameEvent) {
-	var all []frameEvent
-	for _, e := range events {
-		all = append(all, e...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].arrival < all[j].arrival })
-	for _, e := range all {
-		clock.set(e.arrival)
-		channel := rec.Left()
-		if e.side == rightSide {
-			channel = rec.Right()
-		}
-		channel.WriteAudio(e.pcm)
-	}
-}
-
-// newTestRecorder records to a temp file with a fake clock and a queue big
-// enough that the test's burst of frames is never dropped.
-func newTestRecorder(t *testing.T) (*Recorder, *fakeClock) {
+// newTestRecorder is a recording in a temporary directory on a sink that
+// flushes every 10 ms.
+func newTestRecorder(t *testing.T) (*Recorder, *Sink) {
 	t.Helper()
-	clock := newFakeClock()
-	path := filepath.Join(t.TempDir(), "2025", "01", "call.wav")
-	rec, err := create(path, quietLogger(), options{now: clock.now, queueFrames: 8192})
+	sink := newSink(quietLogger(), 10*time.Millisecond)
+	t.Cleanup(func() { sink.Close() })
+	rec, err := sink.Create(filepath.Join(t.TempDir(), "2026", "11", "25", "call.wav"))
 	if err != nil {
-		t.Fatalf("create: %v", err)
+		t.Fatal(err)
 	}
-	return rec, clock
+	return rec, sink
 }
 
-// wavFile is a recording read back by a reader independent of the writer.
+// dominant is the strongest of 440 and 1000 Hz, 0 for silence.
+func dominant(samples []int16) float64 { return media.DominantFrequency(samples, 440, 1000) }
+
 type wavFile struct {
 	audioFormat, channels, bitsPerSample, blockAlign int
 	sampleRate, byteRate                             int
@@ -145,31 +94,7 @@ func checkHeader(t *testing.T, w wavFile) {
 	}
 }
 
-// goertzel returns the power of freq in samples (8 kHz).
-func goertzel(samples []int16, freq float64) float64 {
-	coeff := 2 * math.Cos(2*math.Pi*freq/SampleRate)
-	var s1, s2 float64
-	for _, x := range samples {
-		s0 := float64(x) + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - coeff*s1*s2
-}
-
-// dominant says which of 440 Hz and 1000 Hz is stronger, or 0 if neither is
-// at least ten times stronger than the other.
-func dominant(samples []int16) float64 {
-	p440, p1000 := goertzel(samples, 440), goertzel(samples, 1000)
-	switch {
-	case p440 > 10*p1000:
-		return 440
-	case p1000 > 10*p440:
-		return 1000
-	}
-	return 0
-}
-
-const loud = 1000 // tones are recorded at amplitude 8000; silence is 0
+const loud = 1000 // tones are recorded at amplitude 8192; silence is 0
 
 // firstLoud returns the index of the first sample at or after from whose
 // magnitude exceeds loud, or -1.

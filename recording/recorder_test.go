@@ -1,310 +1,189 @@
 package recording
 
 import (
-	"bytes"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 )
 
-const frame20ms = 20 * time.Millisecond
-
-func TestStereoTonesWithJitter(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	// 2 s each side. The agent's packets arrive with up to 40 ms of jitter,
-	// less than the allowance, so no silence may be inserted.
-	left := toneFrames(leftSide, 440, 160, 100, frame20ms, nil)
-	right := toneFrames(rightSide, 1000, 160, 100, frame20ms, func(k int) time.Duration {
-		return time.Duration(k*37%40) * time.Millisecond
-	})
-	feed(rec, clock, left, right)
+// Both sides, frame by frame as the shards feed them: the caller's 440 Hz on
+// the left, the agent's 1000 Hz on the right, 2 s exactly.
+func TestStereoTones(t *testing.T) {
+	rec, _ := newTestRecorder(t)
+	left, right := tone(440, 100), tone(1000, 100)
+	for i := range left {
+		rec.Left().WriteAudio(left[i])
+		rec.Right().WriteAudio(right[i])
+		if i%7 == 0 {
+			time.Sleep(time.Millisecond) // let the sink write part of it meanwhile
+		}
+	}
 	closeRecorder(t, rec)
-
 	w := readWAV(t, rec.Path())
 	checkHeader(t, w)
 	if got := dominant(w.left); got != 440 {
-		t.Errorf("left channel dominant frequency = %v, want 440", got)
+		t.Errorf("left channel %v Hz, want 440", got)
 	}
 	if got := dominant(w.right); got != 1000 {
-		t.Errorf("right channel dominant frequency = %v, want 1000", got)
+		t.Errorf("right channel %v Hz, want 1000", got)
 	}
-	duration := float64(len(w.left)) / SampleRate
-	if math.Abs(duration-2.0) > 0.05*2.0 {
-		t.Errorf("duration = %.3f s, want 2 s ± 5%%", duration)
+	if len(w.left) != 16000 {
+		t.Errorf("%d stereo samples, want 16000 (2 s)", len(w.left))
 	}
-	if gaps := silentBlocks(w.left, 0, 16000); len(gaps) > 0 {
-		t.Errorf("left channel has silent 20 ms blocks at samples %v", gaps)
+	if gaps := silentBlocks(w.left, 0, len(w.left)); len(gaps) > 0 {
+		t.Errorf("left channel has silent 20 ms blocks at %v", gaps)
 	}
-	if gaps := silentBlocks(w.right, 0, 16000); len(gaps) > 0 {
-		t.Errorf("jitter inserted silence in the right channel at samples %v", gaps)
+	if gaps := silentBlocks(w.right, 0, len(w.right)); len(gaps) > 0 {
+		t.Errorf("right channel has silent 20 ms blocks at %v", gaps)
 	}
 	if rec.Dropped() != 0 {
 		t.Errorf("Dropped = %d, want 0", rec.Dropped())
 	}
 }
 
-func TestLateSideHasLeadingSilence(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	left := toneFrames(leftSide, 440, 160, 100, frame20ms, nil)
-	// The agent answers 1 s into the recording: its first frame (covering
-	// 1.00-1.02 s) arrives at 1.02 s.
-	right := toneFrames(rightSide, 1000, 160, 50, time.Second+frame20ms, nil)
-	feed(rec, clock, left, right)
-	closeRecorder(t, rec)
-
-	w := readWAV(t, rec.Path())
-	checkHeader(t, w)
-	if got := firstLoud(w.left, 0); got != 0 {
-		t.Errorf("left audio starts at sample %d, want 0", got)
-	}
-	if got := firstLoud(w.right, 0); math.Abs(float64(got-8000)) > 80 {
-		t.Errorf("right audio starts at sample %d (%.3f s), want 8000 (1 s)", got, float64(got)/SampleRate)
-	}
-	if got := dominant(w.right[8000:]); got != 1000 {
-		t.Errorf("right channel after 1 s: dominant %v, want 1000", got)
-	}
-	if duration := float64(len(w.left)) / SampleRate; math.Abs(duration-2.0) > 0.1 {
-		t.Errorf("duration = %.3f s, want 2 s", duration)
-	}
-}
-
-func TestGapLongerThanAllowanceIsSilence(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	// The caller talks 0-1 s, sends nothing 1-1.5 s (silence suppression),
-	// then talks 1.5-2.5 s; the agent sends throughout.
-	first := toneFrames(leftSide, 440, 160, 50, frame20ms, nil)
-	second := toneFrames(leftSide, 440, 160, 50, 1500*time.Millisecond+frame20ms, nil)
-	right := toneFrames(rightSide, 1000, 160, 125, frame20ms, nil)
-	feed(rec, clock, first, second, right)
-	closeRecorder(t, rec)
-
-	w := readWAV(t, rec.Path())
-	checkHeader(t, w)
-	if got := silentBlocks(w.left, 0, 8000); len(got) > 0 {
-		t.Errorf("left silent during its first talk spurt at %v", got)
-	}
-	if got := firstLoud(w.left, 8000); math.Abs(float64(got-12000)) > 80 {
-		t.Errorf("left resumes at sample %d (%.3f s), want 12000 (1.5 s)", got, float64(got)/SampleRate)
-	}
-	if got := silentBlocks(w.left, 8000, 12000); len(got) < 24 {
-		t.Errorf("only %d silent 20 ms blocks in the 0.5 s gap, want 25", len(got))
-	}
-	if got := silentBlocks(w.right, 0, 20000); len(got) > 0 {
-		t.Errorf("right channel has silent blocks at %v", got)
-	}
-	if duration := float64(len(w.left)) / SampleRate; math.Abs(duration-2.5) > 0.05*2.5 {
-		t.Errorf("duration = %.3f s, want 2.5 s ± 5%%", duration)
-	}
-}
-
-func TestLongFrameIsSplitWithoutLoss(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	frame := toneFrames(leftSide, 440, 1000, 1, 125*time.Millisecond, nil)
-	feed(rec, clock, frame)
-	closeRecorder(t, rec)
-
-	w := readWAV(t, rec.Path())
-	checkHeader(t, w)
-	if len(w.left) != 1000 {
-		t.Fatalf("recorded %d samples, want 1000", len(w.left))
-	}
-	for i, want := range frame[0].pcm {
-		if w.left[i] != want || w.right[i] != 0 {
-			t.Fatalf("sample %d = (%d, %d), want (%d, 0)", i, w.left[i], w.right[i], want)
+// A side that stops (its leg hung up first) does not hold the other back:
+// more than a second behind, it is padded with silence.
+func TestSilentSideDoesNotHoldBack(t *testing.T) {
+	rec, _ := newTestRecorder(t)
+	left := tone(440, 200)
+	right := tone(1000, 50) // the agent's leg stops after 1 s
+	for i := range left {
+		rec.Left().WriteAudio(left[i])
+		if i < len(right) {
+			rec.Right().WriteAudio(right[i])
 		}
 	}
-}
-
-func TestFloodIsDroppedNotBuffered(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	// 250 frames (5 s of audio) arriving within 25 ms: a side may run at
-	// most 1 s ahead of real time, the rest is dropped.
-	flood := toneFrames(leftSide, 440, 160, 250, 0, nil)
-	for k := range flood {
-		flood[k].arrival = time.Duration(k) * 100 * time.Microsecond
+	time.Sleep(50 * time.Millisecond) // several flushes
+	st, err := os.Stat(rec.Path())
+	if err != nil {
+		t.Fatal(err)
 	}
-	feed(rec, clock, flood)
+	// 4 s of left, the right padded up to a second behind: 3 s written.
+	if written := (st.Size() - wavHeaderSize) / 4; written < 3*SampleRate {
+		t.Errorf("%d samples written while one side was silent, want at least %d", written, 3*SampleRate)
+	}
 	closeRecorder(t, rec)
-
 	w := readWAV(t, rec.Path())
-	if len(w.left) > SampleRate+2*160 {
-		t.Errorf("recorded %d samples from a flood, want at most about 1 s (%d)", len(w.left), SampleRate)
+	if len(w.left) != 32000 {
+		t.Errorf("%d samples, want 32000 (4 s)", len(w.left))
 	}
-	if want := uint64(250 - (SampleRate+2*160)/160); rec.Dropped() < want {
-		t.Errorf("Dropped = %d, want at least %d", rec.Dropped(), want)
+	if got := dominant(w.right[:8000]); got != 1000 {
+		t.Errorf("right's first second %v Hz, want 1000", got)
+	}
+	if got := firstLoud(w.right, 8000); got >= 0 {
+		t.Errorf("right channel loud at %d after its side stopped", got)
 	}
 }
 
-// stalledWriter blocks every write until release is closed, like a disk
-// that has stopped responding.
-type stalledWriter struct {
+// stalledDisk blocks writes until released, as a disk that stopped.
+type stalledDisk struct {
 	w       io.Writer
 	release chan struct{}
 }
 
-func (s *stalledWriter) Write(p []byte) (int, error) {
+func (s *stalledDisk) Write(p []byte) (int, error) {
 	<-s.release
 	return s.w.Write(p)
 }
 
-func TestDroppedWhenWriterStalled(t *testing.T) {
-	clock := newFakeClock()
-	stall := &stalledWriter{release: make(chan struct{})}
-	path := filepath.Join(t.TempDir(), "stalled.wav")
-	rec, err := create(path, quietLogger(), options{
-		now:      clock.now,
-		wrapSink: func(w io.Writer) io.Writer { stall.w = w; return stall },
-	})
+// A disk that stops drops recording frames once 5 s are held, counted;
+// WriteAudio never waits for it.
+func TestSlowDiskDropsFramesNotCalls(t *testing.T) {
+	disk := &stalledDisk{release: make(chan struct{})}
+	sink := newSink(quietLogger(), 5*time.Millisecond)
+	sink.wrap = func(w io.Writer) io.Writer { disk.w = w; return disk }
+	rec, err := sink.Create(filepath.Join(t.TempDir(), "slow.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const perSide = 400
-	// WriteAudio must return even though the writer is stuck; a block here
-	// would hang the test.
-	feed(rec, clock,
-		toneFrames(leftSide, 440, 160, perSide, frame20ms, nil),
-		toneFrames(rightSide, 1000, 160, perSide, frame20ms, nil))
-
-	// Before the first write stalls, the writer can take about one output
-	// buffer of frames; then the queue fills. Everything else was dropped.
-	framesBeforeStall := 2 * (outBufferBytes/bytesPerFrame/160 + 2)
-	minDropped := uint64(2*perSide - defaultQueueFrames - framesBeforeStall)
-	maxDropped := uint64(2*perSide - defaultQueueFrames)
-	if got := rec.Dropped(); got < minDropped || got > maxDropped {
-		t.Errorf("Dropped = %d while stalled, want %d..%d", got, minDropped, maxDropped)
+	frames := tone(440, 400) // 8 s per side, more than the 5 s a recording may hold
+	for _, f := range frames {
+		rec.Left().WriteAudio(f)
+		rec.Right().WriteAudio(f)
 	}
-	close(stall.release)
+	if rec.Dropped() == 0 {
+		t.Error("8 s of audio against a stalled disk: nothing dropped")
+	}
+	close(disk.release)
 	closeRecorder(t, rec)
-	checkHeader(t, readWAV(t, path))
+	sink.Close()
 }
 
 func TestCloseIsIdempotentAndLateFramesAreIgnored(t *testing.T) {
-	rec, clock := newTestRecorder(t)
-	feed(rec, clock, toneFrames(leftSide, 440, 160, 10, frame20ms, nil))
-	closeRecorder(t, rec)
-	before, err := os.ReadFile(rec.Path())
-	if err != nil {
-		t.Fatal(err)
+	rec, _ := newTestRecorder(t)
+	for _, f := range tone(440, 10) {
+		rec.Left().WriteAudio(f)
+		rec.Right().WriteAudio(f)
 	}
 	closeRecorder(t, rec)
-	rec.Left().WriteAudio(make([]int16, 160)) // must not panic or write
-	after, err := os.ReadFile(rec.Path())
-	if err != nil {
-		t.Fatal(err)
+	rec.Left().WriteAudio(tone(440, 1)[0])
+	if err := rec.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
-	if !bytes.Equal(before, after) {
-		t.Error("file changed after Close")
-	}
-	if len(before) != 44+10*160*4 {
-		t.Errorf("file size %d, want %d", len(before), 44+10*160*4)
+	w := readWAV(t, rec.Path())
+	checkHeader(t, w)
+	if len(w.left) != 1600 {
+		t.Errorf("%d samples, want 1600", len(w.left))
 	}
 }
 
 func TestCreateNeverOverwrites(t *testing.T) {
-	rec, _ := newTestRecorder(t)
-	closeRecorder(t, rec)
-	if again, err := Create(rec.Path(), quietLogger()); err == nil {
-		again.Close()
-		t.Fatal("Create overwrote an existing recording")
+	rec, sink := newTestRecorder(t)
+	if _, err := sink.Create(rec.Path()); err == nil {
+		t.Error("Create over an existing recording succeeded")
 	}
 }
 
 func TestEmptyRecordingIsValid(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "a", "b", "empty.wav")
-	rec, err := Create(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := newTestRecorder(t)
 	closeRecorder(t, rec)
-	w := readWAV(t, path)
+	w := readWAV(t, rec.Path())
 	checkHeader(t, w)
 	if len(w.left) != 0 {
-		t.Errorf("empty recording has %d samples", len(w.left))
+		t.Errorf("%d samples in an empty recording", len(w.left))
 	}
 }
 
-// BenchmarkWriteAudio is the per-packet cost on an RTP reader goroutine:
-// both sides at 20 ms per frame, the real writer goroutine writing to disk.
-// The timer stops now and then to let the writer catch up, so the figure is
-// the accepting path, not the (cheaper) dropping one.
+// Closing the sink closes what is still open.
+func TestSinkCloseClosesRecordings(t *testing.T) {
+	rec, sink := newTestRecorder(t)
+	for _, f := range tone(1000, 5) {
+		rec.Left().WriteAudio(f)
+		rec.Right().WriteAudio(f)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := readWAV(t, rec.Path())
+	checkHeader(t, w)
+	if len(w.left) != 800 {
+		t.Errorf("%d samples, want 800", len(w.left))
+	}
+}
+
+// BenchmarkWriteAudio is one 20 ms frame per side, with the sink's write
+// every 12 frames (its 250 ms) included: the whole cost of recording.
 func BenchmarkWriteAudio(b *testing.B) {
-	clock := newFakeClock()
-	rec, err := create(filepath.Join(b.TempDir(), "bench.wav"), quietLogger(), options{now: clock.now})
+	sink := newSink(quietLogger(), 10*time.Millisecond)
+	defer sink.Close()
+	rec, err := sink.Create(filepath.Join(b.TempDir(), "bench.wav"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rec.Close()
-	pcm := make([]int16, 160)
-	for i := range pcm {
-		pcm[i] = int16(i * 100)
-	}
-	left, right := rec.Left(), rec.Right()
+	frame := tone(440, 1)[0]
 	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		clock.set(time.Duration(i/2+1) * frame20ms)
-		if i&1 == 0 {
-			left.WriteAudio(pcm)
-		} else {
-			right.WriteAudio(pcm)
-		}
-		i++
-		if i%(defaultQueueFrames/2) == 0 {
-			b.StopTimer()
-			for len(rec.frames) > 0 {
-				runtime.Gosched()
-			}
-			b.StartTimer()
+	for i := range b.N {
+		rec.Left().WriteAudio(frame)
+		rec.Right().WriteAudio(frame)
+		if i%12 == 11 {
+			rec.flush(false)
 		}
 	}
-	b.ReportMetric(float64(rec.Dropped())/float64(i), "dropped/op")
-}
-
-// BenchmarkTimelinePlace is the writer goroutine's cost per frame: placing,
-// interleaving and buffering (sink discards).
-func BenchmarkTimelinePlace(b *testing.B) {
-	tl := newTimeline(io.Discard)
-	pcm := make([]int16, 160)
-	b.ReportAllocs()
-	k := 0
-	for b.Loop() {
-		side := k & 1
-		arrival := time.Duration(k/2+1) * frame20ms
-		tl.place(side, pcm, arrival)
-		k++
+	b.StopTimer()
+	if rec.Dropped() != 0 {
+		b.Fatalf("%d frames dropped", rec.Dropped())
 	}
-}
-
-// TestSilentSideDoesNotHoldBack: with only the caller sending (agent not yet
-// answered), audio still reaches the file during the call instead of piling
-// up in memory until Close.
-func TestSilentSideDoesNotHoldBack(t *testing.T) {
-	var file bytes.Buffer
-	tl := newTimeline(&file)
-	for _, e := range toneFrames(leftSide, 440, 160, 150, frame20ms, nil) { // 3 s
-		tl.place(e.side, e.pcm, e.arrival)
-	}
-	tl.writeOut()
-	written := file.Len() / bytesPerFrame
-	if want := 3*SampleRate - int(allowanceSamples) - 160; written < want {
-		t.Errorf("%d samples written during the call, want at least %d", written, want)
-	}
-	if held := len(tl.tracks[leftSide].pending); held > int(allowanceSamples)+160 {
-		t.Errorf("%d samples held in memory for the caller, want at most %d", held, allowanceSamples+160)
-	}
-	if got := dominant(readLeft(file.Bytes())); got != 440 {
-		t.Errorf("left dominant = %v, want 440", got)
-	}
-}
-
-func readLeft(interleaved []byte) []int16 {
-	left := make([]int16, 0, len(interleaved)/bytesPerFrame)
-	for i := 0; i+bytesPerFrame <= len(interleaved); i += bytesPerFrame {
-		left = append(left, int16(uint16(interleaved[i])|uint16(interleaved[i+1])<<8))
-	}
-	return left
+	rec.Close()
 }

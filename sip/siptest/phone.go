@@ -299,7 +299,7 @@ func (p *Phone) newCall() (*Call, error) {
 		return nil, err
 	}
 	c := &Call{Leg: leg, Received: &Capture{}, local: hsip.NewLocalSDP(leg.LocalAddr())}
-	leg.SetTap(c.Received)
+	leg.AddTap(c.Received)
 	return c, nil
 }
 
@@ -404,24 +404,13 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // Capture keeps the audio a leg received, for frequency checks.
 type Capture struct {
-	mu     sync.Mutex
-	pcm    []int16
-	breaks []int // indexes into pcm where audio resumed after a pause
-	last   time.Time
+	mu  sync.Mutex
+	pcm []int16
 }
-
-// pauseGap is how long without packets counts as a pause between two
-// stretches of audio (packets come every 20 or 30 ms).
-const pauseGap = 150 * time.Millisecond
 
 // WriteAudio implements media.Tap.
 func (c *Capture) WriteAudio(pcm []int16) {
-	now := time.Now()
 	c.mu.Lock()
-	if !c.last.IsZero() && now.Sub(c.last) > pauseGap && len(c.pcm) > 0 {
-		c.breaks = append(c.breaks, len(c.pcm))
-	}
-	c.last = now
 	c.pcm = append(c.pcm, pcm...)
 	c.mu.Unlock()
 }
@@ -429,7 +418,7 @@ func (c *Capture) WriteAudio(pcm []int16) {
 // Reset forgets what was captured so far.
 func (c *Capture) Reset() {
 	c.mu.Lock()
-	c.pcm, c.breaks, c.last = c.pcm[:0], c.breaks[:0], time.Time{}
+	c.pcm = c.pcm[:0]
 	c.mu.Unlock()
 }
 
@@ -438,18 +427,4 @@ func (c *Capture) Samples() []int16 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]int16(nil), c.pcm...)
-}
-
-// Stretches returns what was captured split where the far end paused
-// sending (a menu waiting for a key sends nothing).
-func (c *Capture) Stretches() [][]int16 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out [][]int16
-	from := 0
-	for _, b := range append(c.breaks, len(c.pcm)) {
-		out = append(out, append([]int16(nil), c.pcm[from:b]...))
-		from = b
-	}
-	return out
 }
