@@ -47,6 +47,17 @@ func TestBridgeTranscodesBothWays(t *testing.T) {
 	if p := Goertzel(heardAtA, 1000); p < 0.2 || p > 0.3 {
 		t.Errorf("A: 1000 Hz power %.3f, want about 0.25", p)
 	}
+	// Each side gets its own packet time: the 20 ms caller's audio reaches
+	// the 30 ms agent in 30 ms packets, and the other way round.
+	for _, side := range []struct {
+		name    string
+		leg     *Leg
+		samples uint64
+	}{{"A (20 ms)", a, 160}, {"B (30 ms)", b, 240}} {
+		if s := side.leg.Stats(); s.PacketsIn == 0 || s.BytesIn != s.PacketsIn*(12+side.samples) {
+			t.Errorf("%s got %d packets in %d bytes, want packets of %d samples", side.name, s.PacketsIn, s.BytesIn, side.samples)
+		}
+	}
 
 	// DTMF from A is reported on X and forwarded to B as payload type 96:
 	// B only accepts its own negotiated number.
