@@ -136,23 +136,36 @@ func TestLoadWAVClampsOversizedDataChunk(t *testing.T) {
 	}
 }
 
-func TestLoadWAVDemoPrompts(t *testing.T) {
-	files, _ := filepath.Glob("../config/demo/prompts/*.wav")
-	if len(files) == 0 {
-		t.Skip("no demo prompts")
+// loadDemoPrompts loads every demo prompt and returns them with their
+// file sizes, by file name.
+func loadDemoPrompts(t *testing.T) (prompts map[string]*Prompt, sizes map[string]int) {
+	t.Helper()
+	const dir = "../config/demo/prompts"
+	files, err := filepath.Glob(dir + "/*.wav")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("demo prompts: %v, %d files", err, len(files))
 	}
+	prompts, sizes = map[string]*Prompt{}, map[string]int{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		name := filepath.Base(f)
+		p, err := OpenPrompt(os.DirFS(dir), strings.TrimSuffix(name, ".wav"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := LoadWAV(filepath.Base(f), bytes.NewReader(data))
+		info, err := os.Stat(f)
 		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
+			t.Fatal(err)
 		}
-		if want := (len(data) - 44) / 2; p.Samples() != want {
-			t.Errorf("%s: %d samples, want %d", f, p.Samples(), want)
+		prompts[name], sizes[name] = p, int(info.Size())
+	}
+	return prompts, sizes
+}
+
+func TestLoadWAVDemoPrompts(t *testing.T) {
+	prompts, sizes := loadDemoPrompts(t)
+	for name, p := range prompts {
+		if want := (sizes[name] - 44) / 2; p.Samples() != want {
+			t.Errorf("%s: %d samples, want %d", name, p.Samples(), want)
 		}
 	}
 }
