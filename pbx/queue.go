@@ -170,6 +170,7 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 
 	caller, agent := c.in.Leg, out.Leg()
 	caller.StopPlay()
+	caller.SetTap(nil) // the in-band DTMF detector, if any: the recorder takes the one tap
 	recPath := filepath.Join(c.snap.cfg.Storage.Recordings, out.Answer.Format("2006/01/02"), fileSafe(c.in.ID)+".wav")
 	recorder, err := recording.Create(recPath, c.log)
 	if err != nil {
