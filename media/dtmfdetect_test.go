@@ -167,7 +167,7 @@ func TestDTMFDetectorTimingAndLevel(t *testing.T) {
 // It is a Tap: a leg hands it decoded audio and it reports on the leg's
 // DTMF channel.
 func TestDTMFDetectorOnALeg(t *testing.T) {
-	e := newEngineAt(t, "127.0.12.1", Config{})
+	e := newDTMFEngine(t, "127.0.12.1")
 	x := newTestLeg(t, e, "trunk-leg")
 	carrier := newRawPeer(t, "127.0.12.2")
 	x.SetParams(Params{Remote: carrier.addr(), Codec: PCMA, PayloadType: 8})
