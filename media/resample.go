@@ -34,7 +34,7 @@ func resampleTo8k(in []float32, rate int) []int16 {
 		if phase == k.phases {
 			i, phase = i+1, 0
 		}
-		taps := k.taps[phase*k.width : (phase+1)*k.width]
+		taps := k.row(phase)
 		first := i - k.half // input index of taps[0]
 		lo, hi := max(0, -first), min(len(taps), len(in)-first)
 		var acc float32
@@ -47,49 +47,60 @@ func resampleTo8k(in []float32, rate int) []int16 {
 }
 
 // resampleKernel holds the filter taps for each fractional input position:
-// taps[p*width+j] weighs input sample i-half+j for an output at i+p/phases.
+// row(p)[j] weighs input sample i-half+j for an output at i+p/phases. Rows
+// are computed when first used: a short prompt at an odd rate needs few.
 type resampleKernel struct {
 	phases, half, width int
+	halfSpan, cutoff    float64 // in input samples, cycles per input sample
+	beta, norm          float64 // Kaiser window shape and I0(beta)
 	taps                []float32
+	ready               []bool
 }
 
-func newResampleKernel(rate int) resampleKernel {
+func newResampleKernel(rate int) *resampleKernel {
 	fs := float64(rate)
 	// Kaiser's estimates of the window's length and shape for the
 	// attenuation and the transition band.
 	transition := 2 * math.Pi * (resampleStopHz - resamplePassHz) / fs
 	length := (resampleAttenuationDB - 8) / (2.285 * transition)
-	beta := 0.1102 * (resampleAttenuationDB - 8.7)
-	halfSpan := length / 2                               // in input samples
-	cutoff := (resamplePassHz + resampleStopHz) / 2 / fs // cycles per input sample
-
-	k := resampleKernel{phases: min(SampleRate/gcd(rate, SampleRate), resampleMaxPhases)}
-	k.half = int(math.Ceil(halfSpan))
+	k := &resampleKernel{
+		phases:   min(SampleRate/gcd(rate, SampleRate), resampleMaxPhases),
+		halfSpan: length / 2,
+		cutoff:   (resamplePassHz + resampleStopHz) / 2 / fs,
+		beta:     0.1102 * (resampleAttenuationDB - 8.7),
+	}
+	k.norm = besselI0(k.beta)
+	k.half = int(math.Ceil(k.halfSpan))
 	k.width = 2*k.half + 1
 	k.taps = make([]float32, k.phases*k.width)
-	norm := besselI0(beta)
-	weights := make([]float64, k.width)
-	for p := range k.phases {
-		frac := float64(p) / float64(k.phases)
-		row := k.taps[p*k.width : (p+1)*k.width]
-		var sum float64
-		clear(weights)
-		for j := range row {
-			t := float64(j-k.half) - frac // input sample's distance from the output instant
-			if math.Abs(t) >= halfSpan {
-				continue
-			}
-			r := t / halfSpan
-			w := 2 * cutoff * sinc(2*cutoff*t) * besselI0(beta*math.Sqrt(1-r*r)) / norm
-			weights[j] = w
-			sum += w
-		}
-		// Each phase passes DC at exactly unity gain.
-		for j, w := range weights {
-			row[j] = float32(w / sum)
-		}
-	}
+	k.ready = make([]bool, k.phases)
 	return k
+}
+
+// row returns the taps of phase p, computing them the first time.
+func (k *resampleKernel) row(p int) []float32 {
+	row := k.taps[p*k.width : (p+1)*k.width]
+	if k.ready[p] {
+		return row
+	}
+	k.ready[p] = true
+	frac := float64(p) / float64(k.phases)
+	var sum float64
+	for j := range row {
+		t := float64(j-k.half) - frac // the input sample's distance from the output instant
+		if math.Abs(t) >= k.halfSpan {
+			continue
+		}
+		r := t / k.halfSpan
+		w := 2 * k.cutoff * sinc(2*k.cutoff*t) * besselI0(k.beta*math.Sqrt(1-r*r)) / k.norm
+		row[j] = float32(w)
+		sum += w
+	}
+	// Each phase passes DC at exactly unity gain.
+	for j := range row {
+		row[j] = float32(float64(row[j]) / sum)
+	}
+	return row
 }
 
 func sinc(x float64) float64 {
