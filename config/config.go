@@ -6,8 +6,8 @@
 // all, and nothing changes it afterwards. Reloading means parsing a new snapshot and
 // swapping a pointer; calls keep the snapshot they started with.
 //
-// The package reads the config file and, to check that prompts exist, the prompt
-// directory's listing. It opens no sockets.
+// The package reads the config file and, to check that prompts exist and can be
+// played, the headers of the prompt files. It opens no sockets.
 package config
 
 import (
@@ -109,8 +109,10 @@ type Storage struct {
 
 // Prompts says where the audio prompts come from.
 type Prompts struct {
-	// Dir holds one NAME.wav per prompt (8 kHz mono 16-bit PCM). Empty means the
-	// demo prompts embedded in the binary. Relative to the working directory.
+	// Dir holds one NAME.wav per prompt: 8- or 16-bit PCM, µ-law or A-law,
+	// mono or stereo, 8000-48000 Hz (converted to 8 kHz mono at load). Empty
+	// means the demo prompts embedded in the binary. Relative to the working
+	// directory.
 	Dir string `toml:"dir"`
 }
 
@@ -120,6 +122,9 @@ type Trunk struct {
 	Addresses []string `toml:"addresses"` // IPs or CIDRs the carrier sends from
 	DIDs      []string `toml:"dids"`      // numbers it delivers to us
 	IVR       string   `toml:"ivr"`       // IVR that answers those calls
+	// InbandDTMF listens for key tones in the caller's audio (carriers that
+	// send neither RFC 4733 events nor SIP INFO). Default false.
+	InbandDTMF bool `toml:"inband_dtmf"`
 }
 
 // Agent is a person who answers calls from a softphone or desk phone.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,7 +41,7 @@ func TestDefaultIsTheDemo(t *testing.T) {
 	}
 
 	trunk, ok := c.TrunkFor(netip.MustParseAddr("127.0.0.1"), "+15550100")
-	if !ok || trunk.Name != "demo-carrier" || trunk.IVR != "main" {
+	if !ok || trunk.Name != "demo-carrier" || trunk.IVR != "main" || trunk.InbandDTMF {
 		t.Errorf("TrunkFor(127.0.0.1, +15550100) = %+v, %v", trunk, ok)
 	}
 
@@ -210,11 +211,22 @@ skill = "s"
 	if c.ACD != (ACD{BusyBackoff: Duration{30 * time.Second}, MaxNoAnswer: 3}) {
 		t.Errorf("ACD = %+v", c.ACD)
 	}
+	if c.Trunks[0].InbandDTMF {
+		t.Error("inband_dtmf is on by default, want off")
+	}
 	if m := c.IVRs["i"].Nodes["m"]; m.Timeout.Duration != 5*time.Second || m.Tries != 3 {
 		t.Errorf("menu defaults = %v, %d tries", m.Timeout, m.Tries)
 	}
 	if q := *c.Queues["q"]; q != (Queue{Skill: "s", RingTimeout: Duration{15 * time.Second}, MusicOnHold: "moh", Strategy: "longest-idle", Retry: Duration{5 * time.Second}}) {
 		t.Errorf("queue defaults = %+v", q)
+	}
+
+	c, err = Parse("d.toml", []byte(strings.Replace(src, `ivr = "i"`, "ivr = \"i\"\ninband_dtmf = true", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Trunks[0].InbandDTMF {
+		t.Error("inband_dtmf = true reads back as false")
 	}
 
 	// Behind 1:1 NAT, media is advertised at the public IP signalling names.

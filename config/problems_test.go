@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestProblems(t *testing.T) {
 			src:  edit(t, `name = "carrier"`, `nmae = "carrier"`),
 			want: []string{
 				`t.toml:4:1: trunk #1: name is empty; expected a name like "my-carrier"`,
-				`t.toml:5:1: unknown key "nmae" in [[trunk]]; expected one of: name, addresses, dids, ivr`,
+				`t.toml:5:1: unknown key "nmae" in [[trunk]]; expected one of: name, addresses, dids, ivr, inband_dtmf`,
 			},
 		},
 		{
@@ -155,6 +156,11 @@ func TestProblems(t *testing.T) {
 			name: "wrong type in an array",
 			src:  edit(t, `dids = ["+15550100"]`, `dids = ["+15550100", 15550101]`),
 			want: []string{`t.toml:7:22: trunk "carrier": dids[1]: expected a string, found an integer (15550101)`},
+		},
+		{
+			name: "inband_dtmf is a boolean",
+			src:  edit(t, `ivr = "main"`, `ivr = "main"`+"\n"+`inband_dtmf = "yes"`),
+			want: []string{`t.toml:9:1: trunk "carrier": inband_dtmf: expected true or false, found a string ("yes")`},
 		},
 		{
 			name: "choice goes to a missing node",
@@ -295,7 +301,7 @@ func TestProblems(t *testing.T) {
 			),
 			want: []string{
 				`t.toml:4:1: trunk #1: name is empty; expected a name like "my-carrier"`,
-				`t.toml:5:1: unknown key "nmae" in [[trunk]]; expected one of: name, addresses, dids, ivr`,
+				`t.toml:5:1: unknown key "nmae" in [[trunk]]; expected one of: name, addresses, dids, ivr, inband_dtmf`,
 				`t.toml:8:1: trunk #1: ivr "mian" does not exist; expected one of: "main"`,
 				`t.toml:16:1: ivr "main": entry "welcom" does not exist; expected one of: "goodbye", "menu", "to-sales", "welcome"`,
 				`t.toml:40:1: queue "sales": ring_timeout "15x": expected a duration like "15s"`,
@@ -328,9 +334,7 @@ func TestProblems(t *testing.T) {
 func TestPromptDirectory(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"welcome", "menu", "invalid", "goodbye"} {
-		if err := os.WriteFile(filepath.Join(dir, name+".wav"), []byte("RIFF"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writePrompt(t, dir, name, wavHeader(1, 1, 8000, 16))
 	}
 	src := base + "[prompts]\ndir = \"" + dir + "\"\n"
 	_, err := Parse("t.toml", []byte(src))
@@ -339,15 +343,63 @@ func TestPromptDirectory(t *testing.T) {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "moh.wav"), []byte("RIFF"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePrompt(t, dir, "moh", wavHeader(1, 2, 44100, 16)) // converted at load
 	c, err := Parse("t.toml", []byte(src))
 	if err != nil {
 		t.Fatalf("with moh.wav added: %v", err)
 	}
 	if _, err := c.PromptFS().Open("moh.wav"); err != nil {
 		t.Errorf("PromptFS does not serve the directory: %v", err)
+	}
+}
+
+// A prompt the daemon could not play is a problem at the key that names it,
+// saying what the file holds and what is expected.
+func TestPromptFormatProblems(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"welcome", "invalid", "goodbye", "moh"} {
+		writePrompt(t, dir, name, wavHeader(7, 1, 8000, 8))
+	}
+	src := base + "[prompts]\ndir = \"" + dir + "\"\n"
+	const expected = "expected 8/16-bit PCM, µ-law or A-law, mono or stereo, 8000-48000 Hz"
+	for _, tt := range []struct {
+		file []byte
+		want string
+	}{
+		{wavHeader(1, 1, 96000, 24), `t.toml:25:1: ivr "main" node "menu": prompt "menu" (menu.wav): 24-bit PCM mono at 96000 Hz is not supported; ` + expected},
+		{wavHeader(3, 2, 48000, 32), `t.toml:25:1: ivr "main" node "menu": prompt "menu" (menu.wav): 32-bit floating point stereo at 48000 Hz is not supported; ` + expected},
+		{[]byte("ID3\x04 an mp3 renamed"), `t.toml:25:1: ivr "main" node "menu": prompt "menu" (menu.wav): not a RIFF/WAVE file; expected a WAV file`},
+		{wavHeader(1, 1, 8000, 16)[:36], `t.toml:25:1: ivr "main" node "menu": prompt "menu" (menu.wav): no "data" chunk`},
+	} {
+		writePrompt(t, dir, "menu", tt.file)
+		_, err := Parse("t.toml", []byte(src))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("got %v\nwant %s", err, tt.want)
+		}
+	}
+}
+
+// wavHeader is a WAV file whose data chunk holds one silent frame.
+func wavHeader(tag, channels uint16, rate uint32, bits uint16) []byte {
+	frame := int(channels) * int(bits) / 8
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
+	b = binary.LittleEndian.AppendUint16(b, tag)
+	b = binary.LittleEndian.AppendUint16(b, channels)
+	b = binary.LittleEndian.AppendUint32(b, rate)
+	b = binary.LittleEndian.AppendUint32(b, rate*uint32(frame))
+	b = binary.LittleEndian.AppendUint16(b, uint16(frame))
+	b = binary.LittleEndian.AppendUint16(b, bits)
+	b = append(b, "data"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(frame))
+	b = append(b, make([]byte, frame)...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+func writePrompt(t *testing.T, dir, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name+".wav"), data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

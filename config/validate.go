@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/hotline-pbx/hotline/media/wav"
 )
 
 // validate checks everything decoding could not: addresses, ranges, names that
@@ -383,7 +386,8 @@ func checkQueue(r *report, name string, q *Queue) {
 }
 
 // checkPrompts checks that every prompt the config refers to is a NAME.wav in the
-// prompt directory (or among the embedded demo prompts).
+// prompt directory (or among the embedded demo prompts) whose header names a
+// format the daemon plays. Each file is read once, however often it is named.
 func checkPrompts(c *Config, r *report) {
 	prompts, from := c.PromptFS(), "the embedded demo prompts"
 	if c.Prompts.Dir != "" {
@@ -394,6 +398,7 @@ func checkPrompts(c *Config, r *report) {
 			return
 		}
 	}
+	headers := map[string]error{}
 	missing := func(p keyPath, where, name string) {
 		switch {
 		case strings.HasSuffix(name, ".wav"):
@@ -401,8 +406,16 @@ func checkPrompts(c *Config, r *report) {
 		case !fs.ValidPath(name + ".wav"):
 			r.at(p, `%s: prompt %q is not a valid name; expected a file name without ".wav", like "welcome"`, where, name)
 		default:
-			if _, err := fs.Stat(prompts, name+".wav"); err != nil {
+			err, seen := headers[name]
+			if !seen {
+				err = checkPromptHeader(prompts, name)
+				headers[name] = err
+			}
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				r.at(p, "%s: prompt %q not found; expected %s.wav in %s", where, name, name, from)
+			case err != nil:
+				r.at(p, "%s: prompt %q (%s.wav): %v", where, name, name, err)
 			}
 		}
 	}
@@ -430,6 +443,21 @@ func checkPrompts(c *Config, r *report) {
 	for _, name := range slices.Sorted(maps.Keys(c.Queues)) {
 		missing(keyPath{"queue", name, "music_on_hold"}, fmt.Sprintf("queue %q", name), c.Queues[name].MusicOnHold)
 	}
+}
+
+// checkPromptHeader reads NAME.wav up to its samples and says whether the media
+// engine can play it, in the words media.OpenPrompt would use.
+func checkPromptHeader(prompts fs.FS, name string) error {
+	f, err := prompts.Open(name + ".wav")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	format, err := wav.DecodeHeader(f)
+	if err != nil {
+		return err
+	}
+	return format.Supported()
 }
 
 // names lists the keys of m for "expected one of" messages.

@@ -91,7 +91,7 @@ func (l *Leg) lastPlayed(dst []int16) {
 // 8 kHz linear PCM every 20 ms, de-jittered, with losses concealed (silence
 // before any audio came). Several taps get the same frames. t is called on
 // the leg's shard goroutine: it must not block, must not keep pcm after
-// returning and must not call methods of the leg.
+// returning, and of the leg's methods may call only InjectDTMF.
 func (l *Leg) AddTap(t Tap) {
 	l.update(func(st *legState) { st.taps = append(slices.Clone(st.taps), t) })
 	l.syncAudio()

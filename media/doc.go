@@ -2,6 +2,9 @@
 // G.711 (PCMU/PCMA) codecs, RFC 4733 DTMF, prompt playback, music on hold and
 // two-leg bridges with PCMU<->PCMA transcoding. It knows nothing about SIP or
 // IVR: the call layer negotiates SDP and hands the result to Leg.SetParams.
+// Prompts are converted to 8 kHz G.711 once, at load (LoadWAV, OpenPrompt);
+// DTMFDetector finds keys sent as tones in the audio, for trunks that send
+// no RFC 4733 events.
 //
 // # Threading model (the hot path)
 //

@@ -2,10 +2,12 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
+
+	"github.com/hotline-pbx/hotline/media/wav"
 )
 
 // Prompt is audio ready to play: encoded once to PCMU and PCMA at load, then
@@ -67,77 +69,97 @@ func (p *Prompt) frame(c Codec, pos, n int, loop bool, scratch []byte) []byte {
 	return out
 }
 
-// WAV format tags this loader accepts.
-const (
-	wavFormatPCM        = 1
-	wavFormatALaw       = 6
-	wavFormatMuLaw      = 7
-	wavFormatExtensible = 0xFFFE
-)
-
-// maxWAVBytes bounds what LoadWAV reads: 64 MiB is over an hour of 8 kHz audio.
-const maxWAVBytes = 64 << 20
-
-// wavFormat is the part of a "fmt " chunk that matters here.
-type wavFormat struct {
-	tag           uint16
-	channels      uint16
-	sampleRate    uint32
-	bitsPerSample uint16
-}
-
-func (f wavFormat) String() string {
-	enc := fmt.Sprintf("format %d", f.tag)
-	switch f.tag {
-	case wavFormatPCM:
-		enc = fmt.Sprintf("%d-bit PCM", f.bitsPerSample)
-	case wavFormatALaw:
-		enc = "A-law"
-	case wavFormatMuLaw:
-		enc = "µ-law"
-	}
-	return fmt.Sprintf("%s, %d channel(s), %d Hz", enc, f.channels, f.sampleRate)
-}
-
-// LoadWAV reads a RIFF/WAVE file: 16-bit PCM, mono, 8000 Hz (also A-law or
-// µ-law, 8 kHz mono). Anything else is an error naming the file, what was
-// found and what is expected.
+// LoadWAV reads a RIFF/WAVE prompt and converts it to 8 kHz mono once, here:
+// 8- or 16-bit PCM, µ-law or A-law, mono or stereo (mixed down), at 8000 to
+// 48000 Hz (low-pass filtered and resampled). 8 kHz mono G.711 keeps its
+// bytes. Anything else is an error naming the prompt, what was found and
+// what is expected.
 func LoadWAV(name string, r io.Reader) (*Prompt, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxWAVBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("prompt %q: read: %w", name, err)
-	}
-	if len(data) > maxWAVBytes {
-		return nil, fmt.Errorf("prompt %q: larger than %d MiB", name, maxWAVBytes>>20)
-	}
-	format, samples, err := parseWAV(data)
+	p, err := decodePrompt(name, r)
 	if err != nil {
 		return nil, fmt.Errorf("prompt %q: %w", name, err)
 	}
-	if format.channels != 1 || format.sampleRate != SampleRate || !supportedEncoding(format) {
-		return nil, fmt.Errorf("prompt %q: found %s, want 16-bit PCM, 1 channel, 8000 Hz (or A-law/µ-law 8000 Hz mono)", name, format)
-	}
-	switch format.tag {
-	case wavFormatALaw:
-		return promptFromG711(name, PCMA, samples), nil
-	case wavFormatMuLaw:
-		return promptFromG711(name, PCMU, samples), nil
-	}
-	pcm := make([]int16, len(samples)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(samples[2*i:]))
-	}
-	return NewPrompt(name, pcm), nil
+	return p, nil
 }
 
-func supportedEncoding(f wavFormat) bool {
-	switch f.tag {
-	case wavFormatPCM:
-		return f.bitsPerSample == 16
-	case wavFormatALaw, wavFormatMuLaw:
-		return f.bitsPerSample == 8
+// OpenPrompt loads the prompt name from the file name.wav in fsys (see
+// LoadWAV). Its errors read like `prompt "welcome" (welcome.wav): ...`,
+// which is also how `hotline check` reports a prompt it cannot load.
+func OpenPrompt(fsys fs.FS, name string) (*Prompt, error) {
+	file := name + ".wav"
+	f, err := fsys.Open(file)
+	if err == nil {
+		var p *Prompt
+		p, err = decodePrompt(name, f)
+		f.Close()
+		if err == nil {
+			return p, nil
+		}
 	}
-	return false
+	return nil, fmt.Errorf("prompt %q (%s): %w", name, file, err)
+}
+
+func decodePrompt(name string, r io.Reader) (*Prompt, error) {
+	format, data, err := wav.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := format.Supported(); err != nil {
+		return nil, err
+	}
+	if format.Channels == 1 && format.SampleRate == SampleRate {
+		switch format.Tag {
+		case wav.TagALaw:
+			return promptFromG711(name, PCMA, data), nil
+		case wav.TagMuLaw:
+			return promptFromG711(name, PCMU, data), nil
+		}
+	}
+	return NewPrompt(name, toPCM8k(format, data)), nil
+}
+
+// toPCM8k converts the samples of a supported format to 8 kHz mono linear
+// PCM. 16-bit mono at 8 kHz comes through unchanged.
+func toPCM8k(f wav.Format, data []byte) []int16 {
+	width := f.BytesPerSample()
+	frames := len(data) / (width * f.Channels)
+	if f.SampleRate == SampleRate && f.Channels == 1 && f.Tag == wav.TagPCM && width == 2 {
+		pcm := make([]int16, frames)
+		for i := range pcm {
+			pcm[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+		return pcm
+	}
+	mono := make([]float32, frames)
+	scale := 1 / float32(32768*f.Channels)
+	for i := range mono {
+		var sum int32
+		for ch := range f.Channels {
+			sum += int32(sampleAt(f.Tag, width, data[(i*f.Channels+ch)*width:]))
+		}
+		mono[i] = float32(sum) * scale
+	}
+	if f.SampleRate == SampleRate {
+		pcm := make([]int16, frames)
+		for i, x := range mono {
+			pcm[i] = toInt16(x)
+		}
+		return pcm
+	}
+	return resampleTo8k(mono, f.SampleRate)
+}
+
+// sampleAt decodes one sample at the start of b as 16-bit linear PCM.
+func sampleAt(tag uint16, width int, b []byte) int16 {
+	switch {
+	case tag == wav.TagALaw:
+		return alawDecodeTable[b[0]]
+	case tag == wav.TagMuLaw:
+		return ulawDecodeTable[b[0]]
+	case width == 1: // 8-bit PCM is unsigned, 128 is silence
+		return (int16(b[0]) - 128) << 8
+	}
+	return int16(binary.LittleEndian.Uint16(b))
 }
 
 // promptFromG711 keeps the original bytes for their own codec and converts
@@ -154,71 +176,4 @@ func promptFromG711(name string, c Codec, encoded []byte) *Prompt {
 		p.pcmu, p.pcma = own, other
 	}
 	return p
-}
-
-var errNotWAV = errors.New("not a RIFF/WAVE file")
-
-// parseWAV walks the RIFF chunks and returns the format and the raw bytes of
-// the data chunk. A data size larger than the file (streamed WAVs write
-// 0xFFFFFFFF) is clamped to what is there.
-func parseWAV(data []byte) (wavFormat, []byte, error) {
-	var format wavFormat
-	if len(data) < 12 || string(data[0:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
-		return format, nil, errNotWAV
-	}
-	haveFormat := false
-	rest := data[12:]
-	for len(rest) >= 8 {
-		id := string(rest[0:4])
-		size := uint64(binary.LittleEndian.Uint32(rest[4:8]))
-		body := rest[8:]
-		if size > uint64(len(body)) {
-			size = uint64(len(body))
-		}
-		chunk := body[:size]
-		switch id {
-		case "fmt ":
-			f, err := parseFormatChunk(chunk)
-			if err != nil {
-				return format, nil, err
-			}
-			format, haveFormat = f, true
-		case "data":
-			if !haveFormat {
-				return format, nil, errors.New(`"data" chunk before "fmt " chunk`)
-			}
-			if format.tag == wavFormatPCM && len(chunk)%2 == 1 {
-				chunk = chunk[:len(chunk)-1]
-			}
-			return format, chunk, nil
-		}
-		// Chunks are padded to an even size.
-		next := size + size%2
-		if next > uint64(len(body)) {
-			break
-		}
-		rest = body[next:]
-	}
-	if !haveFormat {
-		return format, nil, errors.New(`no "fmt " chunk`)
-	}
-	return format, nil, errors.New(`no "data" chunk`)
-}
-
-func parseFormatChunk(chunk []byte) (wavFormat, error) {
-	if len(chunk) < 16 {
-		return wavFormat{}, fmt.Errorf(`"fmt " chunk is %d bytes, want at least 16`, len(chunk))
-	}
-	f := wavFormat{
-		tag:           binary.LittleEndian.Uint16(chunk[0:2]),
-		channels:      binary.LittleEndian.Uint16(chunk[2:4]),
-		sampleRate:    binary.LittleEndian.Uint32(chunk[4:8]),
-		bitsPerSample: binary.LittleEndian.Uint16(chunk[14:16]),
-	}
-	// WAVE_FORMAT_EXTENSIBLE keeps the real tag in the first two bytes of
-	// the sub-format GUID, at offset 24.
-	if f.tag == wavFormatExtensible && len(chunk) >= 26 {
-		f.tag = binary.LittleEndian.Uint16(chunk[24:26])
-	}
-	return f, nil
 }

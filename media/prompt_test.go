@@ -3,27 +3,39 @@ package media
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/hotline-pbx/hotline/media/wav"
 )
 
 // wavFile builds a RIFF/WAVE file with one fmt and one data chunk.
 func wavFile(tag, channels uint16, rate uint32, bits uint16, data []byte) []byte {
+	return wavFileExt(tag, channels, rate, bits, data, nil)
+}
+
+// wavFileExt is wavFile with ext appended to the 16 bytes of the fmt chunk.
+func wavFileExt(tag, channels uint16, rate uint32, bits uint16, data, ext []byte) []byte {
 	var b bytes.Buffer
 	le := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
 	b.WriteString("RIFF")
-	le(uint32(4 + 8 + 16 + 8 + len(data)))
+	le(uint32(4 + 8 + 16 + len(ext) + 8 + len(data)))
 	b.WriteString("WAVEfmt ")
-	le(uint32(16))
+	le(uint32(16 + len(ext)))
 	le(tag)
 	le(channels)
 	le(rate)
 	le(rate * uint32(channels) * uint32(bits) / 8)
 	le(channels * bits / 8)
 	le(bits)
+	b.Write(ext)
 	b.WriteString("data")
 	le(uint32(len(data)))
 	b.Write(data)
@@ -74,28 +86,40 @@ func TestLoadWAVG711KeepsOriginalBytes(t *testing.T) {
 }
 
 func TestLoadWAVRejectsWithWhatWasFound(t *testing.T) {
+	const expected = "expected 8/16-bit PCM, µ-law or A-law, mono or stereo, 8000-48000 Hz"
 	tests := []struct {
 		name string
 		data []byte
 		want string
 	}{
-		{"stereo.wav", wavFile(1, 2, 8000, 16, make([]byte, 8)), "found 16-bit PCM, 2 channel(s), 8000 Hz, want 16-bit PCM, 1 channel, 8000 Hz"},
-		{"cd.wav", wavFile(1, 1, 44100, 16, make([]byte, 8)), "found 16-bit PCM, 1 channel(s), 44100 Hz"},
-		{"8bit.wav", wavFile(1, 1, 8000, 8, make([]byte, 8)), "found 8-bit PCM"},
-		{"float.wav", wavFile(3, 1, 8000, 32, make([]byte, 8)), "found format 3"},
-		{"text.wav", []byte("hello, world"), "not a RIFF/WAVE file"},
-		{"nodata.wav", wavFile(1, 1, 8000, 16, nil)[:36], `no "data" chunk`},
-		{"short-fmt.wav", []byte("RIFF\x10\x00\x00\x00WAVEfmt \x04\x00\x00\x00\x01\x00\x01\x00"), `"fmt " chunk is 4 bytes`},
+		{"hifi", wavFile(1, 1, 96000, 24, make([]byte, 6)), "24-bit PCM mono at 96000 Hz is not supported; " + expected},
+		{"surround", wavFile(1, 6, 48000, 16, make([]byte, 24)), "16-bit PCM 6 channels at 48000 Hz is not supported"},
+		{"slow", wavFile(1, 1, 4000, 16, make([]byte, 8)), "16-bit PCM mono at 4000 Hz is not supported"},
+		{"float", wavFile(3, 1, 8000, 32, make([]byte, 8)), "32-bit floating point mono at 8000 Hz is not supported"},
+		{"wide-alaw", wavFile(6, 1, 8000, 16, make([]byte, 8)), "16-bit A-law mono at 8000 Hz is not supported"},
+		{"adpcm", wavFile(0x11, 1, 8000, 4, make([]byte, 8)), "format tag 0x0011 mono at 8000 Hz is not supported"},
+		{"odd-guid", extensibleWAV(1, 1, 8000, 16, make([]byte, 8), 0x42), "an unknown WAVE_FORMAT_EXTENSIBLE sub-format mono at 8000 Hz is not supported"},
+		{"ext-float", extensibleWAV(3, 2, 48000, 32, make([]byte, 8), 0), "32-bit floating point stereo at 48000 Hz is not supported"},
+		{"text", []byte("hello, world"), "not a RIFF/WAVE file; expected a WAV file"},
+		{"nodata", wavFile(1, 1, 8000, 16, nil)[:36], `no "data" chunk`},
+		{"nofmt", []byte("RIFF\x04\x00\x00\x00WAVE"), `no "fmt " chunk`},
+		{"short-fmt", []byte("RIFF\x10\x00\x00\x00WAVEfmt \x04\x00\x00\x00\x01\x00\x01\x00"), `"fmt " chunk is 4 bytes`},
+		{"short-ext", wavFile(0xFFFE, 1, 8000, 16, make([]byte, 8)), `"fmt " chunk of WAVE_FORMAT_EXTENSIBLE is 16 bytes, want 40`},
 	}
 	for _, tt := range tests {
-		_, err := LoadWAV(tt.name, bytes.NewReader(tt.data))
-		if err == nil {
-			t.Errorf("%s: no error", tt.name)
-			continue
+		_, err := OpenPrompt(fstest.MapFS{tt.name + ".wav": {Data: tt.data}}, tt.name)
+		want := fmt.Sprintf("prompt %q (%s.wav): %s", tt.name, tt.name, tt.want)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: error %v\nwant %s", tt.name, err, want)
 		}
-		if !strings.Contains(err.Error(), tt.name) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: error %q, want it to name the file and contain %q", tt.name, err, tt.want)
+		_, err = LoadWAV(tt.name, bytes.NewReader(tt.data))
+		if want := fmt.Sprintf("prompt %q: %s", tt.name, tt.want); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: LoadWAV error %v\nwant %s", tt.name, err, want)
 		}
+	}
+	_, err := OpenPrompt(fstest.MapFS{}, "gone")
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), `prompt "gone" (gone.wav): `) {
+		t.Errorf("missing file: %v, want a not-exist error naming the prompt and file", err)
 	}
 }
 
@@ -112,23 +136,36 @@ func TestLoadWAVClampsOversizedDataChunk(t *testing.T) {
 	}
 }
 
-func TestLoadWAVDemoPrompts(t *testing.T) {
-	files, _ := filepath.Glob("../config/demo/prompts/*.wav")
-	if len(files) == 0 {
-		t.Skip("no demo prompts")
+// loadDemoPrompts loads every demo prompt and returns them with their
+// file sizes, by file name.
+func loadDemoPrompts(t *testing.T) (prompts map[string]*Prompt, sizes map[string]int) {
+	t.Helper()
+	const dir = "../config/demo/prompts"
+	files, err := filepath.Glob(dir + "/*.wav")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("demo prompts: %v, %d files", err, len(files))
 	}
+	prompts, sizes = map[string]*Prompt{}, map[string]int{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		name := filepath.Base(f)
+		p, err := OpenPrompt(os.DirFS(dir), strings.TrimSuffix(name, ".wav"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := LoadWAV(filepath.Base(f), bytes.NewReader(data))
+		info, err := os.Stat(f)
 		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
+			t.Fatal(err)
 		}
-		if want := (len(data) - 44) / 2; p.Samples() != want {
-			t.Errorf("%s: %d samples, want %d", f, p.Samples(), want)
+		prompts[name], sizes[name] = p, int(info.Size())
+	}
+	return prompts, sizes
+}
+
+func TestLoadWAVDemoPrompts(t *testing.T) {
+	prompts, sizes := loadDemoPrompts(t)
+	for name, p := range prompts {
+		if want := (sizes[name] - 44) / 2; p.Samples() != want {
+			t.Errorf("%s: %d samples, want %d", name, p.Samples(), want)
 		}
 	}
 }
@@ -159,15 +196,28 @@ func TestPromptFramePadsAndLoops(t *testing.T) {
 	}
 }
 
+// FuzzLoadWAV: nothing panics, both codec versions have one length, and
+// the header check `hotline check` runs (wav.DecodeHeader, Supported)
+// accepts exactly the files that load.
 func FuzzLoadWAV(f *testing.F) {
 	f.Add(wavFile(1, 1, 8000, 16, pcmBytes(Tone(440, 10*time.Millisecond, 0.5))))
 	f.Add(wavFile(7, 1, 8000, 8, []byte{1, 2, 3}))
 	f.Add(wavFile(0xFFFE, 1, 8000, 16, []byte{1, 2, 3}))
+	f.Add(extensibleWAV(1, 2, 44100, 16, make([]byte, 64), 0))
+	f.Add(wavFile(1, 2, 48000, 8, make([]byte, 50)))
+	f.Add(wavFile(6, 2, 22050, 8, make([]byte, 50)))
 	f.Add([]byte("RIFF\xff\xff\xff\xffWAVEdata\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := LoadWAV("fuzz.wav", bytes.NewReader(data))
 		if err == nil && len(p.encoded(PCMU)) != len(p.encoded(PCMA)) {
 			t.Fatal("codec versions differ in length")
+		}
+		format, headerErr := wav.DecodeHeader(bytes.NewReader(data))
+		if headerErr == nil {
+			headerErr = format.Supported()
+		}
+		if (err == nil) != (headerErr == nil) {
+			t.Fatalf("LoadWAV: %v, but the header check: %v", err, headerErr)
 		}
 	})
 }

@@ -54,6 +54,7 @@ func (s *Switch) HandleCall(in *sip.InboundCall) {
 	c.log = c.log.With("call", c.ses.id)
 	c.ses.note(event{kind: evAnswered})
 	s.records.Put(c.ses.record()) // a crash from here on leaves a row
+	c.listenForKeyTones()
 
 	tree := c.snap.cfg.IVRs[in.Trunk.IVR]
 	_, err := ivr.Run(ctx, tree, c)

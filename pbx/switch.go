@@ -61,14 +61,9 @@ func loadSnapshot(cfg *config.Config) (*snapshot, error) {
 	fsys := cfg.PromptFS()
 	prompts := make(map[string]*media.Prompt)
 	for _, name := range cfg.PromptNames() {
-		f, err := fsys.Open(name + ".wav")
+		p, err := media.OpenPrompt(fsys, name)
 		if err != nil {
-			return nil, fmt.Errorf("prompt %q: %w", name, err)
-		}
-		p, err := media.LoadWAV(name, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("prompt %q: %w", name, err)
+			return nil, err
 		}
 		prompts[name] = p
 	}

@@ -80,10 +80,15 @@ func TestSilentSideDoesNotHoldBack(t *testing.T) {
 // stalledDisk blocks writes until released, as a disk that stopped.
 type stalledDisk struct {
 	w       io.Writer
+	stuck   chan struct{} // a write has begun and hangs
 	release chan struct{}
 }
 
 func (s *stalledDisk) Write(p []byte) (int, error) {
+	select {
+	case s.stuck <- struct{}{}:
+	default:
+	}
 	<-s.release
 	return s.w.Write(p)
 }
@@ -91,15 +96,18 @@ func (s *stalledDisk) Write(p []byte) (int, error) {
 // A disk that stops drops recording frames once 5 s are held, counted;
 // WriteAudio never waits for it.
 func TestSlowDiskDropsFramesNotCalls(t *testing.T) {
-	disk := &stalledDisk{release: make(chan struct{})}
+	disk := &stalledDisk{stuck: make(chan struct{}, 1), release: make(chan struct{})}
 	sink := newSink(quietLogger(), 5*time.Millisecond)
 	sink.wrap = func(w io.Writer) io.Writer { disk.w = w; return disk }
 	rec, err := sink.Create(filepath.Join(t.TempDir(), "slow.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames := tone(440, 400) // 8 s per side, more than the 5 s a recording may hold
-	for _, f := range frames {
+	frames := tone(440, 401) // 8 s per side, more than the 5 s a recording may hold
+	rec.Left().WriteAudio(frames[0])
+	rec.Right().WriteAudio(frames[0])
+	<-disk.stuck // the sink hangs writing the first frame
+	for _, f := range frames[1:] {
 		rec.Left().WriteAudio(f)
 		rec.Right().WriteAudio(f)
 	}

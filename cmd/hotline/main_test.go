@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotline-pbx/hotline/config"
+	"github.com/hotline-pbx/hotline/media"
 	"github.com/hotline-pbx/hotline/store"
 )
 
@@ -42,6 +46,36 @@ func TestCheck(t *testing.T) {
 	want := bad + ":" + strconv.Itoa(line) + ":"
 	if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, `expected "longest-idle"`) {
 		t.Fatalf("check a typo: exit %d, stderr %q; want exit 1 naming %s and the expected value", code, errs, want)
+	}
+}
+
+// A prompt the daemon could not play is reported by check, at the key that
+// names it, with the words the daemon itself would use.
+func TestCheckReportsUnplayablePrompt(t *testing.T) {
+	dir := t.TempDir()
+	demo := config.Default().PromptFS()
+	for _, name := range []string{"welcome", "menu", "invalid", "goodbye", "moh"} {
+		data, err := fs.ReadFile(demo, name+".wav")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "menu" { // now 24-bit at 96 kHz
+			binary.LittleEndian.PutUint32(data[24:], 96000)
+			binary.LittleEndian.PutUint16(data[34:], 24)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".wav"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, src := demoFile(t, `# dir = "./prompts"`, `dir = "`+dir+`"`)
+	_, loadErr := media.OpenPrompt(os.DirFS(dir), "menu")
+	if loadErr == nil {
+		t.Fatal("the daemon would load the 24-bit prompt")
+	}
+	key := strings.Index(src, `prompt = "menu"`)
+	want := fmt.Sprintf("%s:%d:1: ivr %q node %q: %v\n", cfg, 1+strings.Count(src[:key], "\n"), "main", "menu", loadErr)
+	if code, _, errs := runCmd("check", "-c", cfg); code != 1 || errs != want {
+		t.Errorf("check: exit %d, stderr\n%s\nwant exit 1 and\n%s", code, errs, want)
 	}
 }
 

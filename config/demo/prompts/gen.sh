@@ -12,7 +12,9 @@
 # List the voices with: espeak-ng --voices=en
 #
 # To use your own recordings instead, put NAME.wav files in any directory and
-# point [prompts] dir at it in hotline.toml; convert them to the same format with:
+# point [prompts] dir at it in hotline.toml. hotline converts 8/16-bit PCM, µ-law
+# and A-law WAVs, mono or stereo, at 8000-48000 Hz when it loads them; to convert
+# ahead of time (or from another format) use:
 #     sox input.wav -r 8000 -c 1 -b 16 -e signed-integer NAME.wav
 set -eu
 
