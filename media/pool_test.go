@@ -10,7 +10,7 @@ import (
 )
 
 // bindNothing stands in for a socket bind in the pool's own tests.
-func bindNothing(int) (*net.UDPConn, error) { return nil, nil }
+func bindNothing(int) (socketPair, error) { return socketPair{}, nil }
 
 // Ports come in random order: over 200 legs from 500 ports the sequence is
 // not monotonic, almost never +2, and spread over the whole range. The
@@ -94,12 +94,12 @@ func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 	}
 	total := len(pp.free)
 	calls := 0
-	busy := func(port int) (*net.UDPConn, error) {
+	busy := func(port int) (socketPair, error) {
 		calls++
 		if port != 31000 {
-			return nil, syscall.EADDRINUSE
+			return socketPair{}, syscall.EADDRINUSE
 		}
-		return nil, nil
+		return socketPair{}, nil
 	}
 	_, port, err := pp.acquire(busy)
 	switch {
@@ -120,7 +120,7 @@ func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 	}
 
 	denied := errors.New("permission denied")
-	_, _, err = pp.acquire(func(int) (*net.UDPConn, error) { return nil, denied })
+	_, _, err = pp.acquire(func(int) (socketPair, error) { return socketPair{}, denied })
 	if !errors.Is(err, denied) || errors.Is(err, ErrNoPorts) || len(pp.free) != want {
 		t.Errorf("bind error: %v with %d ports free, want the error and %d", err, len(pp.free), want)
 	}
@@ -135,10 +135,10 @@ func TestPortPoolBindsOutsideItsLock(t *testing.T) {
 	entered, release := make(chan int), make(chan struct{})
 	slowDone := make(chan int)
 	go func() {
-		_, port, _ := pp.acquire(func(port int) (*net.UDPConn, error) {
+		_, port, _ := pp.acquire(func(port int) (socketPair, error) {
 			entered <- port
 			<-release
-			return nil, nil
+			return socketPair{}, nil
 		})
 		slowDone <- port
 	}()
@@ -185,4 +185,28 @@ func TestAdvertisedAddress(t *testing.T) {
 	if got, bound := l2.LocalAddr().Addr().String(), l2.conn.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.5.27" || bound != "127.0.5.26" {
 		t.Errorf("LocalAddr %s bound %s, want 127.0.5.27 and 127.0.5.26", got, bound)
 	}
+}
+
+// A leg binds RTP and RTCP together: a pair whose odd port another program
+// holds is skipped.
+func TestPortPairsOnSockets(t *testing.T) {
+	ip := netip.MustParseAddr("127.0.11.13")
+	other, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 60011)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	e := newEngine6(t, ip.String(), Config{PortMin: 60010, PortMax: 60013})
+	l := newTestLeg(t, e, "l")
+	if got := l.LocalAddr().Port(); got != 60012 {
+		t.Errorf("leg on %d, want 60012 (60011 is taken)", got)
+	}
+	if c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 60013))); err == nil {
+		c.Close()
+		t.Error("the leg's RTCP port 60013 is not bound")
+	}
+	if _, err := e.NewLeg("more"); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("second leg: %v, want ErrNoPorts", err)
+	}
+
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -83,19 +84,25 @@ func (t *latch) observe(src netip.AddrPort, seq uint16, gen uint64) latchVerdict
 	return latchAccept
 }
 
-// readLoop is the leg's reader goroutine: it ends when the socket is closed.
+// readLoop is the leg's RTP reader goroutine: it ends when the socket is closed.
 func (l *Leg) readLoop() {
 	defer close(l.readerDone)
+	readDatagrams(l.conn, l.rx.buf[:], l.log, "rtp", l.receive)
+}
+
+// readDatagrams reads conn into buf and hands each datagram to handle until
+// the socket is closed. It allocates nothing per datagram.
+func readDatagrams(conn *net.UDPConn, buf []byte, log *slog.Logger, what string, handle func([]byte, netip.AddrPort, time.Time)) {
 	failures := 0
 	for {
-		n, src, err := l.conn.ReadFromUDPAddrPort(l.rx.buf[:])
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			failures++
 			if failures == 1 {
-				l.log.Warn("rtp read failed", "err", err)
+				log.Warn(what+" read failed", "err", err)
 			}
 			if failures > 100 { // do not spin on an error that persists
 				time.Sleep(time.Millisecond)
@@ -103,7 +110,7 @@ func (l *Leg) readLoop() {
 			continue
 		}
 		failures = 0
-		l.receive(l.rx.buf[:n], src, time.Now())
+		handle(buf[:n], src, time.Now())
 	}
 }
 
@@ -146,6 +153,7 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 	l.stats.packetsIn.Add(1)
 	l.stats.bytesIn.Add(uint64(len(data)))
 	l.stats.lastReceived.Store(now.UnixNano())
+	l.reception.observe(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, !isEvent, now)
 
 	forward := st.peer != nil
 	if isEvent {

@@ -200,9 +200,12 @@ type shard struct {
 	stopped chan struct{}
 
 	// Owned by the shard goroutine.
-	active []*job
-	packet [maxPacket]byte
-	frame  [maxPacket]byte
+	active     []*job
+	packet     [maxPacket]byte
+	frame      [maxPacket]byte
+	reportsDue []*Leg // legs whose RTCP report is due, reused
+
+	checkEvery time.Duration // period of the slow clock (timeouts, RTCP); 0: timeoutCheckInterval
 
 	checks atomic.Uint64 // timeout checks done, for tests
 }
@@ -232,18 +235,17 @@ func (s *shard) stop() {
 }
 
 // run is the shard goroutine. The 20 ms ticker only runs while a job is
-// active; the timeout check ticks once a second when timeouts are enabled.
+// active; the slow clock (timeouts, RTCP reports) ticks at checkEvery.
 func (s *shard) run() {
 	defer close(s.stopped)
 	ticker := time.NewTicker(tickInterval)
 	defer ticker.Stop()
 	ticking := true
-	var checks <-chan time.Time
-	if s.timeouts.enabled() {
-		check := time.NewTicker(timeoutCheckInterval)
-		defer check.Stop()
-		checks = check.C
+	check := time.NewTicker(checkInterval(0))
+	if s.checkEvery > 0 {
+		check.Reset(s.checkEvery)
 	}
+	defer check.Stop()
 	for {
 		var ticks <-chan time.Time
 		switch {
@@ -264,8 +266,8 @@ func (s *shard) run() {
 			s.adopt(time.Now())
 		case <-ticks:
 			s.tick(time.Now())
-		case <-checks:
-			s.checkTimeouts(time.Now())
+		case <-check.C:
+			s.checkLegs(time.Now())
 		}
 	}
 }
