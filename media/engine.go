@@ -19,7 +19,8 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 var ErrClosed = errors.New("media: closed")
 
 const (
-	defaultRTCPInterval = 5 * time.Second
+	defaultPortQuarantine = 10 * time.Second
+	defaultRTCPInterval   = 5 * time.Second
 )
 
 // Config configures an Engine.
@@ -34,6 +35,11 @@ type Config struct {
 	// PortMin and PortMax are an inclusive range. Legs take even ports p
 	// for RTP with p+1, for RTCP, also in the range.
 	PortMin, PortMax int
+	// PortQuarantine is how long a released port pair rests before another
+	// leg gets it, so that late packets of one call never reach the next;
+	// 0 means 10 s. When no rested pair is left, the one released longest
+	// ago is taken early rather than refusing the leg.
+	PortQuarantine time.Duration
 	// RTCPInterval is the mean time between the RTCP reports a leg sends,
 	// each randomised by ±50% (RFC 3550 §6.2); 0 means 5 s.
 	RTCPInterval time.Duration
@@ -55,9 +61,10 @@ type Engine struct {
 	pool   portPool
 	shards []*shard
 
-	nextShard atomic.Uint64
-	nextJobID atomic.Uint64
-	cname     string // RTCP SDES CNAME of every leg (RFC 7022: random per run)
+	nextShard   atomic.Uint64
+	nextJobID   atomic.Uint64
+	cname       string // RTCP SDES CNAME of every leg (RFC 7022: random per run)
+	warnedEarly atomic.Bool
 
 	mu     sync.Mutex
 	legs   map[*Leg]struct{}
@@ -84,8 +91,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Timeout < 0 || cfg.HoldTimeout < 0 {
 		return nil, fmt.Errorf("media: config: RTP timeouts %v and %v: negative", cfg.Timeout, cfg.HoldTimeout)
 	}
-	if cfg.RTCPInterval < 0 {
-		return nil, fmt.Errorf("media: config: RTCP interval %v is negative", cfg.RTCPInterval)
+	if cfg.PortQuarantine < 0 || cfg.RTCPInterval < 0 {
+		return nil, fmt.Errorf("media: config: port quarantine %v or RTCP interval %v is negative", cfg.PortQuarantine, cfg.RTCPInterval)
+	}
+	if cfg.PortQuarantine == 0 {
+		cfg.PortQuarantine = defaultPortQuarantine
 	}
 	if cfg.RTCPInterval == 0 {
 		cfg.RTCPInterval = defaultRTCPInterval
@@ -98,7 +108,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, log: logger, legs: make(map[*Leg]struct{}), cname: newCNAME()}
-	if err := e.pool.init(cfg.PortMin, cfg.PortMax); err != nil {
+	if err := e.pool.init(cfg.PortMin, cfg.PortMax, cfg.PortQuarantine); err != nil {
 		return nil, err
 	}
 	e.nextJobID.Store(writerForward) // job ids start above the reserved writer ids
@@ -156,6 +166,9 @@ func (e *Engine) NewLeg(name string) (*Leg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: leg %q: %w", name, err)
 	}
+	if e.pool.takenEarly() > 0 && e.warnedEarly.CompareAndSwap(false, true) {
+		e.log.Warn("rtp port pair reused before its quarantine ended: the port range is small for this call rate", "quarantine", e.cfg.PortQuarantine)
+	}
 	shard := e.shards[e.nextShard.Add(1)%uint64(len(e.shards))]
 	l := newLeg(e, name, socks, port, shard)
 	shard.addLeg(l) // before Engine.Close can see it, so that its Close undoes this
@@ -165,7 +178,7 @@ func (e *Engine) NewLeg(name string) (*Leg, error) {
 		e.mu.Unlock()
 		shard.removeLeg(l)
 		socks.close()
-		e.pool.release(port)
+		e.pool.giveBack(port)
 		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)
 	}
 	e.legs[l] = struct{}{}

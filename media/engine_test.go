@@ -128,6 +128,7 @@ func TestNewEngineRejectsBadConfig(t *testing.T) {
 		{IP: ip, PortMin: 10000, PortMax: 10001, Timeout: -time.Second},
 		{IP: ip, PortMin: 10000, PortMax: 10001, HoldTimeout: -time.Second},
 		{IP: ip, PortMin: 10000, PortMax: 10001, RTCPInterval: -time.Second},
+		{IP: ip, PortMin: 10000, PortMax: 10001, PortQuarantine: -time.Second},
 	} {
 		if e, err := NewEngine(cfg); err == nil {
 			e.Close()

@@ -18,7 +18,7 @@ func bindNothing(int) (socketPair, error) { return socketPair{}, nil }
 // a cursor fails every one of them.
 func TestPortPoolHandsOutRandomPorts(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30999); err != nil {
+	if err := pp.init(30000, 30999, 0); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[int]bool{}
@@ -57,7 +57,7 @@ func TestPortPoolHandsOutRandomPorts(t *testing.T) {
 
 func TestPortPoolExhaustionAndRelease(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30007); err != nil { // 30000, 30002, 30004, 30006
+	if err := pp.init(30000, 30007, 0); err != nil { // 30000, 30002, 30004, 30006
 		t.Fatal(err)
 	}
 	got := map[int]bool{}
@@ -89,7 +89,7 @@ func TestPortPoolExhaustionAndRelease(t *testing.T) {
 // stay in the pool; another bind error is returned and gives the port back.
 func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 31999); err != nil {
+	if err := pp.init(30000, 31999, 0); err != nil {
 		t.Fatal(err)
 	}
 	total := len(pp.free)
@@ -129,7 +129,7 @@ func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 // A bind in progress (slow, another goroutine) does not hold up others.
 func TestPortPoolBindsOutsideItsLock(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30099); err != nil {
+	if err := pp.init(30000, 30099, 0); err != nil {
 		t.Fatal(err)
 	}
 	entered, release := make(chan int), make(chan struct{})
@@ -187,8 +187,49 @@ func TestAdvertisedAddress(t *testing.T) {
 	}
 }
 
+// A released pair rests for the quarantine while others are free; when
+// none is, the one released longest ago is taken early; a rested pair comes
+// back when its time is up. The clock is fake.
+func TestPortPoolQuarantine(t *testing.T) {
+	now := time.Unix(1000, 0)
+	pp := portPool{now: func() time.Time { return now }}
+	if err := pp.init(30000, 30007, 10*time.Second); err != nil { // 4 pairs
+		t.Fatal(err)
+	}
+	acquire := func() int {
+		t.Helper()
+		_, port, err := pp.acquire(bindNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return port
+	}
+	a, b := acquire(), acquire()
+	pp.release(a)
+	now = now.Add(9 * time.Second)
+	if c, d := acquire(), acquire(); c == a || d == a {
+		t.Fatalf("port %d handed out again after 9 s while others were free", a)
+	}
+	if got := acquire(); got != a || pp.takenEarly() != 1 {
+		t.Fatalf("all in use but %d (resting): got %d, %d taken early; want %d, 1", a, got, pp.takenEarly(), a)
+	}
+	pp.release(b)
+	now = now.Add(time.Second)
+	pp.release(a)
+	now = now.Add(9 * time.Second) // b has rested 10 s, a 9 s
+	if got := acquire(); got != b || pp.takenEarly() != 1 {
+		t.Errorf("got %d (%d taken early), want the rested %d", got, pp.takenEarly(), b)
+	}
+	if got := acquire(); got != a || pp.takenEarly() != 2 {
+		t.Errorf("got %d (%d taken early), want %d taken early", got, pp.takenEarly(), a)
+	}
+	if _, _, err := pp.acquire(bindNothing); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("all in use: %v, want ErrNoPorts", err)
+	}
+}
+
 // A leg binds RTP and RTCP together: a pair whose odd port another program
-// holds is skipped.
+// holds is skipped; a closed leg's pair is not the next one handed out.
 func TestPortPairsOnSockets(t *testing.T) {
 	ip := netip.MustParseAddr("127.0.11.13")
 	other, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 60011)))
@@ -209,4 +250,15 @@ func TestPortPairsOnSockets(t *testing.T) {
 		t.Errorf("second leg: %v, want ErrNoPorts", err)
 	}
 
+	e2 := newEngine6(t, ip.String(), Config{PortMin: 60020, PortMax: 60027}) // 4 pairs
+	first := newTestLeg(t, e2, "first")
+	freed := first.LocalAddr()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if l := newTestLeg(t, e2, "next"); l.LocalAddr() == freed {
+			t.Fatalf("leg %d got the pair just released (%v) while 3 others were free", i, freed)
+		}
+	}
 }
