@@ -14,10 +14,6 @@ import (
 // hundred bytes; anything longer is truncated and treated as such.
 const maxPacket = 2048
 
-// latchRun is how many packets with consecutive sequence numbers must come
-// from one address before it is locked as the peer's source.
-const latchRun = 3
-
 // rtpHeaderSize is the fixed RTP header this package sends (no CSRC, no
 // extensions).
 const rtpHeaderSize = 12
@@ -37,51 +33,6 @@ func (r *receiver) init() {
 	// allocates on the hot path.
 	r.pkt.CSRC = make([]uint32, 0, 15)
 	r.pkt.Extensions = make([]rtp.Extension, 0, 16)
-}
-
-// latch learns the peer's real source address (symmetric RTP).
-type latch struct {
-	gen       uint64 // negotiation this state belongs to
-	candidate netip.AddrPort
-	lastSeq   uint16
-	run       int
-	locked    bool
-}
-
-type latchVerdict uint8
-
-const (
-	latchAccept  latchVerdict = iota // learning, or from the locked source
-	latchLockNow                     // accept; this packet locked the source
-	latchReject                      // from another address than the locked one
-)
-
-// observe classifies a packet from src with sequence number seq under
-// source generation gen (the caller has checked that src is acceptable).
-func (t *latch) observe(src netip.AddrPort, seq uint16, gen uint64) latchVerdict {
-	if t.gen != gen {
-		*t = latch{gen: gen}
-	}
-	if t.locked {
-		if src == t.candidate {
-			return latchAccept
-		}
-		return latchReject
-	}
-	switch {
-	case t.run > 0 && src == t.candidate && seq == t.lastSeq+1:
-		t.run++
-	case t.run > 0 && src == t.candidate && seq == t.lastSeq:
-		// duplicate: neither breaks nor extends the run
-	default:
-		t.candidate, t.run = src, 1
-	}
-	t.lastSeq = seq
-	if t.run >= latchRun {
-		t.locked = true
-		return latchLockNow
-	}
-	return latchAccept
 }
 
 // readLoop is the leg's RTP reader goroutine: it ends when the socket is closed.
@@ -143,7 +94,7 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.unknownPayload.Add(1)
 		return
 	}
-	switch l.rx.latch.observe(src, pkt.SequenceNumber, st.gen) {
+	switch l.rx.latch.observe(src, pkt.SSRC, pkt.SequenceNumber, st.gen) {
 	case latchReject:
 		l.stats.wrongSource.Add(1)
 		return
