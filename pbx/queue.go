@@ -213,6 +213,7 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 	caller.SetTap(nil)
 	agent.SetTap(nil)
 	out.Hangup()
+	c.ses.setQuality(store.SideAgent, agent.Quality())
 	c.in.Hangup()
 	if recorder != nil {
 		if err := recorder.Close(); err != nil {
