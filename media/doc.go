@@ -8,19 +8,33 @@
 //
 // # Threading model (the hot path)
 //
-// Every Leg owns one UDP socket and one reader goroutine that blocks in
+// Every Leg owns one RTP socket and one reader goroutine that blocks in
 // ReadFromUDPAddrPort on a buffer the leg owns. A received packet is handled
 // entirely on that goroutine: source latching, DTMF detection, the audio tap
 // and, when bridged, forwarding to the peer leg's remote with SSRC, sequence
 // number and timestamp rewritten. There is no channel hop and no allocation
-// per packet.
+// per packet. The reader also keeps the RFC 3550 receive statistics of the
+// peer's stream (loss with sequence wrap and restarts, interarrival jitter):
+// a few integer operations under an uncontended lock.
+//
+// # RTCP
+//
+// Each leg binds the odd port above its RTP port too (the pool hands out
+// pairs, skipping those of which another program holds either port). A
+// second, low-rate reader takes the peer's compound RTCP packets (SR, RR,
+// SDES, BYE); the shards' slow clock sends ours (SR when we sent RTP, else
+// RR, with a report block about the peer's stream and our CNAME) every
+// Config.RTCPInterval, randomised by ±50%, to Params.RTCPRemote or the RTP
+// port + 1. Leg.Quality gives both views, and the round trip from the
+// peer's LSR/DLSR.
 //
 // Work that needs a clock (prompts, music on hold, sending DTMF) runs on a few
 // shard goroutines (GOMAXPROCS by default). Each shard has ONE 20 ms ticker
 // serving every leg assigned to it, and stops it when none of them is
-// playing. When RTP timeouts are configured, each shard also checks its own
-// legs once a second (no timer per leg) and closes MediaTimeout of a leg
-// that received nothing for too long.
+// playing. A slower clock on each shard (once a second, or a quarter of the
+// RTCP interval if that is shorter; no timer per leg) sends the legs' RTCP
+// reports and, when RTP timeouts are configured, closes MediaTimeout of a
+// leg that received nothing for too long.
 //
 // A leg's outgoing stream (SSRC, sequence number, timestamp) is written by its
 // shard (playback) and by the bridged peer's reader (forwarding); a small
@@ -37,7 +51,13 @@
 // sources the reader locks the first that sends a few packets with
 // consecutive sequence numbers, and from then on sends everything there;
 // until then packets go to the SDP address. Learning starts again only when
-// SetParams changes Remote or SignalIP. Ports are handed out in random order.
+// SetParams changes Remote, RTCPRemote or SignalIP. A NAT that moves the
+// peer to another port of the same IP mid-call is followed once the same
+// stream (SSRC) continues its sequence numbers from there for a few
+// packets; another SSRC, a sequence jump or another IP never moves the lock.
+// RTCP follows the same rule, by the sender's SSRC. Ports are handed out in
+// random order, and a released pair rests for Config.PortQuarantine before
+// it is handed out again.
 //
 // # Hold
 //

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -19,6 +17,11 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 
 // ErrClosed is returned when using a closed Engine or Leg.
 var ErrClosed = errors.New("media: closed")
+
+const (
+	defaultPortQuarantine = 10 * time.Second
+	defaultRTCPInterval   = 5 * time.Second
+)
 
 // Config configures an Engine.
 type Config struct {
@@ -30,8 +33,16 @@ type Config struct {
 	// (0.0.0.0 or ::).
 	Advertise netip.Addr
 	// PortMin and PortMax are an inclusive range. Legs take even ports p
-	// with p+1 (RTCP, reserved but unused for now) also in the range.
+	// for RTP with p+1, for RTCP, also in the range.
 	PortMin, PortMax int
+	// PortQuarantine is how long a released port pair rests before another
+	// leg gets it, so that late packets of one call never reach the next;
+	// 0 means 10 s. When no rested pair is left, the one released longest
+	// ago is taken early rather than refusing the leg.
+	PortQuarantine time.Duration
+	// RTCPInterval is the mean time between the RTCP reports a leg sends,
+	// each randomised by ±50% (RFC 3550 §6.2); 0 means 5 s.
+	RTCPInterval time.Duration
 	// Shards is the number of clock workers; 0 means runtime.GOMAXPROCS(0).
 	Shards int
 	// Timeout ends a negotiated leg's wait for RTP: MediaTimeout is closed
@@ -50,8 +61,10 @@ type Engine struct {
 	pool   portPool
 	shards []*shard
 
-	nextShard atomic.Uint64
-	nextJobID atomic.Uint64
+	nextShard   atomic.Uint64
+	nextJobID   atomic.Uint64
+	cname       string // RTCP SDES CNAME of every leg (RFC 7022: random per run)
+	warnedEarly atomic.Bool
 
 	mu     sync.Mutex
 	legs   map[*Leg]struct{}
@@ -78,6 +91,15 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Timeout < 0 || cfg.HoldTimeout < 0 {
 		return nil, fmt.Errorf("media: config: RTP timeouts %v and %v: negative", cfg.Timeout, cfg.HoldTimeout)
 	}
+	if cfg.PortQuarantine < 0 || cfg.RTCPInterval < 0 {
+		return nil, fmt.Errorf("media: config: port quarantine %v or RTCP interval %v is negative", cfg.PortQuarantine, cfg.RTCPInterval)
+	}
+	if cfg.PortQuarantine == 0 {
+		cfg.PortQuarantine = defaultPortQuarantine
+	}
+	if cfg.RTCPInterval == 0 {
+		cfg.RTCPInterval = defaultRTCPInterval
+	}
 	if cfg.Shards == 0 {
 		cfg.Shards = runtime.GOMAXPROCS(0)
 	}
@@ -85,13 +107,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: logger, legs: make(map[*Leg]struct{})}
-	if err := e.pool.init(cfg.PortMin, cfg.PortMax); err != nil {
+	e := &Engine{cfg: cfg, log: logger, legs: make(map[*Leg]struct{}), cname: newCNAME()}
+	if err := e.pool.init(cfg.PortMin, cfg.PortMax, cfg.PortQuarantine); err != nil {
 		return nil, err
 	}
 	e.nextJobID.Store(writerForward) // job ids start above the reserved writer ids
 	for range cfg.Shards {
 		s := newShard(timeouts{active: cfg.Timeout, held: cfg.HoldTimeout})
+		s.checkEvery = checkInterval(cfg.RTCPInterval)
 		e.shards = append(e.shards, s)
 		go s.run()
 	}
@@ -129,8 +152,9 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// NewLeg binds a random free even port of the pool (skipping ports other
-// programs hold), starts the leg's reader goroutine and assigns it to a shard.
+// NewLeg binds a random free pair of ports of the pool, RTP on the even one
+// and RTCP on the odd one (skipping pairs of which other programs hold
+// either), starts the leg's reader goroutines and assigns it to a shard.
 func (e *Engine) NewLeg(name string) (*Leg, error) { return e.NewLegNear(name, nil) }
 
 // NewLegNear is NewLeg on near's shard: the legs of one call (caller, agent,
@@ -143,26 +167,30 @@ func (e *Engine) NewLegNear(name string, near *Leg) (*Leg, error) {
 	if closed {
 		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)
 	}
-	conn, port, err := e.pool.acquire(e.bind)
+	socks, port, err := e.pool.acquire(e.bindPair)
 	if err != nil {
 		return nil, fmt.Errorf("media: leg %q: %w", name, err)
 	}
+	if e.pool.takenEarly() > 0 && e.warnedEarly.CompareAndSwap(false, true) {
+		e.log.Warn("rtp port pair reused before its quarantine ended: the port range is small for this call rate", "quarantine", e.cfg.PortQuarantine)
+	}
 	shard := e.pickShard(near)
-	l := newLeg(e, name, conn, port, shard)
+	l := newLeg(e, name, socks, port, shard)
 	shard.addLeg(l) // before Engine.Close can see it, so that its Close undoes this
 
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		shard.removeLeg(l)
-		_ = conn.Close()
-		e.pool.release(port)
+		socks.close()
+		e.pool.giveBack(port)
 		return nil, fmt.Errorf("media: leg %q: engine: %w", name, ErrClosed)
 	}
 	e.legs[l] = struct{}{}
 	e.mu.Unlock()
 
 	go l.readLoop()
+	go l.rtcpLoop()
 	e.log.Debug("rtp leg opened", "leg", name, "local", l.local)
 	return l, nil
 }
@@ -173,6 +201,20 @@ func (e *Engine) advertised() netip.Addr {
 		return e.cfg.Advertise.Unmap()
 	}
 	return e.cfg.IP.Unmap()
+}
+
+// bindPair opens the RTP socket of port and the RTCP socket of port+1.
+func (e *Engine) bindPair(port int) (socketPair, error) {
+	rtp, err := e.bind(port)
+	if err != nil {
+		return socketPair{}, err
+	}
+	rtcp, err := e.bind(port + 1)
+	if err != nil {
+		_ = rtp.Close()
+		return socketPair{}, err
+	}
+	return socketPair{rtp: rtp, rtcp: rtcp}, nil
 }
 
 // bind opens the UDP socket of one port.
@@ -194,92 +236,6 @@ func (e *Engine) forget(l *Leg) {
 	delete(e.legs, l)
 	e.mu.Unlock()
 	e.pool.release(l.port)
-}
-
-// portPool hands out the even ports of a range in random order, so that
-// nobody can guess the port of the next leg from the last one (the agent
-// leg is not the caller leg + 2). Late packets of an earlier call that reach
-// a reused port come from a source the new call does not accept.
-type portPool struct {
-	mu    sync.Mutex
-	first int     // lowest even port
-	free  []int32 // indexes (port-first)/2 not handed out, in any order
-	inUse []bool  // by index
-}
-
-// maxBindAttempts bounds how many random ports one acquire tries when other
-// programs hold them.
-const maxBindAttempts = 32
-
-func (pp *portPool) init(portMin, portMax int) error {
-	pp.first = portMin + portMin%2
-	count := 0
-	if pp.first+1 <= portMax {
-		count = (portMax-pp.first-1)/2 + 1
-	}
-	if count == 0 {
-		return fmt.Errorf("media: config: port range %d-%d holds no even RTP port with its RTCP port", portMin, portMax)
-	}
-	pp.inUse = make([]bool, count)
-	pp.free = make([]int32, count)
-	for i := range pp.free {
-		pp.free[i] = int32(i)
-	}
-	return nil
-}
-
-// acquire binds a random free port that bind accepts, calling bind without
-// the pool's lock. Ports held by other programs are set aside and another
-// is tried, at most maxBindAttempts times; any other bind error is returned.
-func (pp *portPool) acquire(bind func(port int) (*net.UDPConn, error)) (*net.UDPConn, int, error) {
-	var busy []int
-	defer func() {
-		for _, port := range busy {
-			pp.release(port)
-		}
-	}()
-	for range maxBindAttempts {
-		port, ok := pp.take()
-		if !ok {
-			break
-		}
-		conn, err := bind(port)
-		if err == nil {
-			return conn, port, nil
-		}
-		busy = append(busy, port)
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, 0, fmt.Errorf("bind RTP port %d: %w", port, err)
-		}
-	}
-	last := pp.first + 2*(len(pp.inUse)-1)
-	return nil, 0, fmt.Errorf("%w in %d-%d (%d held by other programs)", ErrNoPorts, pp.first, last, len(busy))
-}
-
-// take removes a uniformly random port from the free list in O(1).
-func (pp *portPool) take() (int, bool) {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	n := len(pp.free)
-	if n == 0 {
-		return 0, false
-	}
-	k := rand.IntN(n)
-	i := pp.free[k]
-	pp.free[k] = pp.free[n-1]
-	pp.free = pp.free[:n-1]
-	pp.inUse[i] = true
-	return pp.first + 2*int(i), true
-}
-
-// release gives a port back; a port not handed out is ignored.
-func (pp *portPool) release(port int) {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	if i := (port - pp.first) / 2; i >= 0 && i < len(pp.inUse) && pp.inUse[i] {
-		pp.inUse[i] = false
-		pp.free = append(pp.free, int32(i))
-	}
 }
 
 // pickShard is near's shard, or the next one in turn.

@@ -10,14 +10,14 @@ import (
 	"time"
 )
 
-// freeRange finds an even port p on ip with p and p+2 free: the test then
-// owns the range p..p+3 (two legs).
+// freeRange finds an even port p on ip with p..p+3 free: the test then
+// owns that range (two legs with their RTCP ports).
 func freeRange(t *testing.T, ip netip.Addr) int {
 	t.Helper()
 	for range 100 {
 		p := 30000 + 2*rand.IntN(15000)
 		ok := true
-		for _, port := range []int{p, p + 2} {
+		for _, port := range []int{p, p + 1, p + 2, p + 3} {
 			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 			if err != nil {
 				ok = false
@@ -127,6 +127,8 @@ func TestNewEngineRejectsBadConfig(t *testing.T) {
 		{IP: ip, Advertise: netip.IPv4Unspecified(), PortMin: 10000, PortMax: 10001},
 		{IP: ip, PortMin: 10000, PortMax: 10001, Timeout: -time.Second},
 		{IP: ip, PortMin: 10000, PortMax: 10001, HoldTimeout: -time.Second},
+		{IP: ip, PortMin: 10000, PortMax: 10001, RTCPInterval: -time.Second},
+		{IP: ip, PortMin: 10000, PortMax: 10001, PortQuarantine: -time.Second},
 	} {
 		if e, err := NewEngine(cfg); err == nil {
 			e.Close()

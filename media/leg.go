@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -90,6 +91,9 @@ type Leg struct {
 	audioMu  sync.Mutex // serialises syncAudio
 	inAudio  bool       // in the shard's audio set; guarded by audioMu
 
+	reception receptionStats // of the peer's stream (RFC 3550 A.1, A.8), fed by the reader
+	rtcp      rtcpSession    // the RTCP socket and the reports both ways
+
 	timedOut        chan struct{} // closed once by the shard: no RTP for too long
 	timeoutReported bool          // guarded by shard.mu
 	shardSlot       int           // index in shard.legs, guarded by shard.mu
@@ -100,11 +104,11 @@ type Leg struct {
 	readerDone chan struct{}
 }
 
-func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg {
+func newLeg(e *Engine, name string, socks socketPair, port int, s *shard) *Leg {
 	l := &Leg{
 		engine:     e,
 		name:       name,
-		conn:       conn,
+		conn:       socks.rtp,
 		port:       port,
 		local:      netip.AddrPortFrom(e.advertised(), uint16(port)),
 		shard:      s,
@@ -119,6 +123,7 @@ func newLeg(e *Engine, name string, conn *net.UDPConn, port int, s *shard) *Leg 
 	l.out.nextSeq = uint16(rand.Uint32())
 	l.out.nextTS = rand.Uint32()
 	l.rx.init()
+	l.rtcp.init(socks.rtcp, l.out.nextSeq)
 	return l
 }
 
@@ -241,8 +246,9 @@ func (l *Leg) Stats() Stats {
 	return s
 }
 
-// Close stops playback, undoes a bridge, closes the socket, waits for the
-// reader to exit and gives the port back. It is idempotent.
+// Close stops playback, undoes a bridge, sends an RTCP BYE (with a last
+// report), closes the sockets, waits for the readers to exit and gives the
+// ports back. It is idempotent.
 func (l *Leg) Close() error {
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
@@ -250,7 +256,7 @@ func (l *Leg) Close() error {
 		l.syncAudio()
 		l.stopJob()
 		l.shard.removeLeg(l)
-		l.closeErr = l.conn.Close()
+		l.closeErr = errors.Join(l.closeRTCP(), l.conn.Close())
 		<-l.readerDone
 		l.engine.forget(l)
 		l.log.Debug("rtp leg closed", "local", l.local)

@@ -89,7 +89,7 @@ func TestLatchLocksAfterConsecutivePackets(t *testing.T) {
 	}
 	var l latch
 	for i, s := range steps {
-		if got := l.observe(s.src, s.seq, s.gen); got != s.want {
+		if got := l.observe(s.src, 7, s.seq, s.gen); got != s.want {
 			t.Errorf("step %d (%v seq %d gen %d): %v, want %v", i, s.src, s.seq, s.gen, got, s.want)
 		}
 	}

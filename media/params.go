@@ -14,6 +14,10 @@ type Params struct {
 	// from. When valid, RTP from that IP (any port: a phone behind NAT) is
 	// accepted besides RTP from Remote. Nothing else is.
 	SignalIP netip.Addr
+	// RTCPRemote is the peer's RTCP address from its SDP a=rtcp attribute;
+	// zero means Remote's port + 1. RTCP is accepted from it or, like RTP,
+	// from any port of SignalIP.
+	RTCPRemote netip.AddrPort
 	// Direction is what this side does on the leg: the SIP layer maps the
 	// peer's SDP to it (peer sendonly: RecvOnly; peer inactive or
 	// c=0.0.0.0: Inactive).
@@ -42,6 +46,7 @@ func (p Params) normalized() Params {
 		p.PtimeMS = defaultPtimeMS
 	}
 	p.Remote = unmap(p.Remote)
+	p.RTCPRemote = unmap(p.RTCPRemote)
 	p.SignalIP = p.SignalIP.Unmap()
 	return p
 }
@@ -58,7 +63,7 @@ func (p *Params) accepts(src netip.AddrPort) bool {
 // sameSource reports whether p and q accept the same sources, so that a
 // source latched under one stays right under the other.
 func (p *Params) sameSource(q *Params) bool {
-	return p.Remote == q.Remote && p.SignalIP == q.SignalIP
+	return p.Remote == q.Remote && p.SignalIP == q.SignalIP && p.RTCPRemote == q.RTCPRemote
 }
 
 // unmap turns an IPv4-mapped IPv6 address into plain IPv4.

@@ -10,7 +10,7 @@ import (
 )
 
 // bindNothing stands in for a socket bind in the pool's own tests.
-func bindNothing(int) (*net.UDPConn, error) { return nil, nil }
+func bindNothing(int) (socketPair, error) { return socketPair{}, nil }
 
 // Ports come in random order: over 200 legs from 500 ports the sequence is
 // not monotonic, almost never +2, and spread over the whole range. The
@@ -18,7 +18,7 @@ func bindNothing(int) (*net.UDPConn, error) { return nil, nil }
 // a cursor fails every one of them.
 func TestPortPoolHandsOutRandomPorts(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30999); err != nil {
+	if err := pp.init(30000, 30999, 0); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[int]bool{}
@@ -57,7 +57,7 @@ func TestPortPoolHandsOutRandomPorts(t *testing.T) {
 
 func TestPortPoolExhaustionAndRelease(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30007); err != nil { // 30000, 30002, 30004, 30006
+	if err := pp.init(30000, 30007, 0); err != nil { // 30000, 30002, 30004, 30006
 		t.Fatal(err)
 	}
 	got := map[int]bool{}
@@ -89,17 +89,17 @@ func TestPortPoolExhaustionAndRelease(t *testing.T) {
 // stay in the pool; another bind error is returned and gives the port back.
 func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 31999); err != nil {
+	if err := pp.init(30000, 31999, 0); err != nil {
 		t.Fatal(err)
 	}
 	total := len(pp.free)
 	calls := 0
-	busy := func(port int) (*net.UDPConn, error) {
+	busy := func(port int) (socketPair, error) {
 		calls++
 		if port != 31000 {
-			return nil, syscall.EADDRINUSE
+			return socketPair{}, syscall.EADDRINUSE
 		}
-		return nil, nil
+		return socketPair{}, nil
 	}
 	_, port, err := pp.acquire(busy)
 	switch {
@@ -120,7 +120,7 @@ func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 	}
 
 	denied := errors.New("permission denied")
-	_, _, err = pp.acquire(func(int) (*net.UDPConn, error) { return nil, denied })
+	_, _, err = pp.acquire(func(int) (socketPair, error) { return socketPair{}, denied })
 	if !errors.Is(err, denied) || errors.Is(err, ErrNoPorts) || len(pp.free) != want {
 		t.Errorf("bind error: %v with %d ports free, want the error and %d", err, len(pp.free), want)
 	}
@@ -129,16 +129,16 @@ func TestPortPoolSkipsBusyPortsBounded(t *testing.T) {
 // A bind in progress (slow, another goroutine) does not hold up others.
 func TestPortPoolBindsOutsideItsLock(t *testing.T) {
 	var pp portPool
-	if err := pp.init(30000, 30099); err != nil {
+	if err := pp.init(30000, 30099, 0); err != nil {
 		t.Fatal(err)
 	}
 	entered, release := make(chan int), make(chan struct{})
 	slowDone := make(chan int)
 	go func() {
-		_, port, _ := pp.acquire(func(port int) (*net.UDPConn, error) {
+		_, port, _ := pp.acquire(func(port int) (socketPair, error) {
 			entered <- port
 			<-release
-			return nil, nil
+			return socketPair{}, nil
 		})
 		slowDone <- port
 	}()
@@ -184,5 +184,81 @@ func TestAdvertisedAddress(t *testing.T) {
 	l2 := newTestLeg(t, e2, "l2")
 	if got, bound := l2.LocalAddr().Addr().String(), l2.conn.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.5.27" || bound != "127.0.5.26" {
 		t.Errorf("LocalAddr %s bound %s, want 127.0.5.27 and 127.0.5.26", got, bound)
+	}
+}
+
+// A released pair rests for the quarantine while others are free; when
+// none is, the one released longest ago is taken early; a rested pair comes
+// back when its time is up. The clock is fake.
+func TestPortPoolQuarantine(t *testing.T) {
+	now := time.Unix(1000, 0)
+	pp := portPool{now: func() time.Time { return now }}
+	if err := pp.init(30000, 30007, 10*time.Second); err != nil { // 4 pairs
+		t.Fatal(err)
+	}
+	acquire := func() int {
+		t.Helper()
+		_, port, err := pp.acquire(bindNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return port
+	}
+	a, b := acquire(), acquire()
+	pp.release(a)
+	now = now.Add(9 * time.Second)
+	if c, d := acquire(), acquire(); c == a || d == a {
+		t.Fatalf("port %d handed out again after 9 s while others were free", a)
+	}
+	if got := acquire(); got != a || pp.takenEarly() != 1 {
+		t.Fatalf("all in use but %d (resting): got %d, %d taken early; want %d, 1", a, got, pp.takenEarly(), a)
+	}
+	pp.release(b)
+	now = now.Add(time.Second)
+	pp.release(a)
+	now = now.Add(9 * time.Second) // b has rested 10 s, a 9 s
+	if got := acquire(); got != b || pp.takenEarly() != 1 {
+		t.Errorf("got %d (%d taken early), want the rested %d", got, pp.takenEarly(), b)
+	}
+	if got := acquire(); got != a || pp.takenEarly() != 2 {
+		t.Errorf("got %d (%d taken early), want %d taken early", got, pp.takenEarly(), a)
+	}
+	if _, _, err := pp.acquire(bindNothing); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("all in use: %v, want ErrNoPorts", err)
+	}
+}
+
+// A leg binds RTP and RTCP together: a pair whose odd port another program
+// holds is skipped; a closed leg's pair is not the next one handed out.
+func TestPortPairsOnSockets(t *testing.T) {
+	ip := netip.MustParseAddr("127.0.11.13")
+	other, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 60011)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	e := newEngine6(t, ip.String(), Config{PortMin: 60010, PortMax: 60013})
+	l := newTestLeg(t, e, "l")
+	if got := l.LocalAddr().Port(); got != 60012 {
+		t.Errorf("leg on %d, want 60012 (60011 is taken)", got)
+	}
+	if c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 60013))); err == nil {
+		c.Close()
+		t.Error("the leg's RTCP port 60013 is not bound")
+	}
+	if _, err := e.NewLeg("more"); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("second leg: %v, want ErrNoPorts", err)
+	}
+
+	e2 := newEngine6(t, ip.String(), Config{PortMin: 60020, PortMax: 60027}) // 4 pairs
+	first := newTestLeg(t, e2, "first")
+	freed := first.LocalAddr()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if l := newTestLeg(t, e2, "next"); l.LocalAddr() == freed {
+			t.Fatalf("leg %d got the pair just released (%v) while 3 others were free", i, freed)
+		}
 	}
 }

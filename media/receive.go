@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -12,10 +13,6 @@ import (
 // maxPacket is the size of every packet buffer. G.711 packets are a few
 // hundred bytes; anything longer is truncated and treated as such.
 const maxPacket = 2048
-
-// latchRun is how many packets with consecutive sequence numbers must come
-// from one address before it is locked as the peer's source.
-const latchRun = 3
 
 // rtpHeaderSize is the fixed RTP header this package sends (no CSRC, no
 // extensions).
@@ -37,64 +34,25 @@ func (r *receiver) init() {
 	r.pkt.Extensions = make([]rtp.Extension, 0, 16)
 }
 
-// latch learns the peer's real source address (symmetric RTP).
-type latch struct {
-	gen       uint64 // negotiation this state belongs to
-	candidate netip.AddrPort
-	lastSeq   uint16
-	run       int
-	locked    bool
-}
-
-type latchVerdict uint8
-
-const (
-	latchAccept  latchVerdict = iota // learning, or from the locked source
-	latchLockNow                     // accept; this packet locked the source
-	latchReject                      // from another address than the locked one
-)
-
-// observe classifies a packet from src with sequence number seq under
-// source generation gen (the caller has checked that src is acceptable).
-func (t *latch) observe(src netip.AddrPort, seq uint16, gen uint64) latchVerdict {
-	if t.gen != gen {
-		*t = latch{gen: gen}
-	}
-	if t.locked {
-		if src == t.candidate {
-			return latchAccept
-		}
-		return latchReject
-	}
-	switch {
-	case t.run > 0 && src == t.candidate && seq == t.lastSeq+1:
-		t.run++
-	case t.run > 0 && src == t.candidate && seq == t.lastSeq:
-		// duplicate: neither breaks nor extends the run
-	default:
-		t.candidate, t.run = src, 1
-	}
-	t.lastSeq = seq
-	if t.run >= latchRun {
-		t.locked = true
-		return latchLockNow
-	}
-	return latchAccept
-}
-
-// readLoop is the leg's reader goroutine: it ends when the socket is closed.
+// readLoop is the leg's RTP reader goroutine: it ends when the socket is closed.
 func (l *Leg) readLoop() {
 	defer close(l.readerDone)
+	readDatagrams(l.conn, l.rx.buf[:], l.log, "rtp", l.receive)
+}
+
+// readDatagrams reads conn into buf and hands each datagram to handle until
+// the socket is closed. It allocates nothing per datagram.
+func readDatagrams(conn *net.UDPConn, buf []byte, log *slog.Logger, what string, handle func([]byte, netip.AddrPort, time.Time)) {
 	failures := 0
 	for {
-		n, src, err := l.conn.ReadFromUDPAddrPort(l.rx.buf[:])
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			failures++
 			if failures == 1 {
-				l.log.Warn("rtp read failed", "err", err)
+				log.Warn(what+" read failed", "err", err)
 			}
 			if failures > 100 { // do not spin on an error that persists
 				time.Sleep(time.Millisecond)
@@ -102,7 +60,7 @@ func (l *Leg) readLoop() {
 			continue
 		}
 		failures = 0
-		l.receive(l.rx.buf[:n], src, time.Now())
+		handle(buf[:n], src, time.Now())
 	}
 }
 
@@ -135,7 +93,7 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 		l.stats.unknownPayload.Add(1)
 		return
 	}
-	switch l.rx.latch.observe(src, pkt.SequenceNumber, st.gen) {
+	switch l.rx.latch.observe(src, pkt.SSRC, pkt.SequenceNumber, st.gen) {
 	case latchReject:
 		l.stats.wrongSource.Add(1)
 		return
@@ -145,6 +103,7 @@ func (l *Leg) receive(data []byte, src netip.AddrPort, now time.Time) {
 	l.stats.packetsIn.Add(1)
 	l.stats.bytesIn.Add(uint64(len(data)))
 	l.stats.lastReceived.Store(now.UnixNano())
+	l.reception.observe(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, !isEvent, now)
 
 	forward := st.peer != nil && st.mixer == nil
 	if isEvent {

@@ -207,6 +207,9 @@ type shard struct {
 	audioFrames int64
 	packet      [maxPacket]byte
 	frame       [maxPacket]byte
+	reportsDue  []*Leg // legs whose RTCP report is due, reused
+
+	checkEvery time.Duration // period of the slow clock (timeouts, RTCP); 0: timeoutCheckInterval
 
 	checks atomic.Uint64 // timeout checks done, for tests
 }
@@ -236,19 +239,18 @@ func (s *shard) stop() {
 }
 
 // run is the shard goroutine. The 20 ms ticker only runs while a job is
-// active or audio is clocked; the timeout check ticks once a second when
-// timeouts are enabled.
+// active or audio is clocked; the slow clock (timeouts, RTCP reports)
+// ticks at checkEvery.
 func (s *shard) run() {
 	defer close(s.stopped)
 	ticker := time.NewTicker(tickInterval)
 	defer ticker.Stop()
 	ticking := true
-	var checks <-chan time.Time
-	if s.timeouts.enabled() {
-		check := time.NewTicker(timeoutCheckInterval)
-		defer check.Stop()
-		checks = check.C
+	check := time.NewTicker(checkInterval(0))
+	if s.checkEvery > 0 {
+		check.Reset(s.checkEvery)
 	}
+	defer check.Stop()
 	for {
 		var ticks <-chan time.Time
 		busy := len(s.active) > 0 || !s.audio.Load().empty()
@@ -272,8 +274,8 @@ func (s *shard) run() {
 			now := time.Now()
 			s.tick(now)
 			s.tickAudio(now)
-		case <-checks:
-			s.checkTimeouts(time.Now())
+		case <-check.C:
+			s.checkLegs(time.Now())
 		}
 	}
 }

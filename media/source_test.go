@@ -123,11 +123,19 @@ func TestSetParamsRelearnsOnlyWhenAddressesChange(t *testing.T) {
 	natA, natB := netip.AddrPortFrom(nat, 5555), netip.AddrPortFrom(nat, 6666)
 	stranger := netip.MustParseAddrPort("203.0.113.9:4000")
 	seq := uint16(0)
+	ssrc := uint32(9) // the peer's stream
 	feed := func(src netip.AddrPort, n int) {
 		for range n {
 			seq++
-			l.receive(rtpPacket(0, false, seq, uint32(seq)*160, 9, make([]byte, 160)), src, time.Now())
+			l.receive(rtpPacket(0, false, seq, uint32(seq)*160, ssrc, make([]byte, 160)), src, time.Now())
 		}
+	}
+	// Another stream from another port of the signalling IP (the same
+	// stream from there would be a NAT rebinding, which is followed).
+	feedOther := func(src netip.AddrPort, n int) {
+		ssrc = 10
+		feed(src, n)
+		ssrc = 9
 	}
 	params := Params{Remote: sdp, SignalIP: nat, Codec: PCMU}
 	check := func(step string, wantSource netip.AddrPort, wantIn, wantWrong uint64) {
@@ -145,12 +153,12 @@ func TestSetParamsRelearnsOnlyWhenAddressesChange(t *testing.T) {
 	held := params
 	held.Direction, held.PtimeMS = RecvOnly, 30
 	l.SetParams(held)
-	feed(natB, 3) // another port of the signalling IP: the lock holds
+	feedOther(natB, 3) // another port of the signalling IP: the lock holds
 	feed(natA, 1)
 	check("hold with the same addresses", natA, 4, 6)
 
 	l.SetParams(params)
-	feed(natB, 1)
+	feedOther(natB, 1)
 	check("resume with the same addresses", natA, 4, 7)
 
 	params.Remote = moved

@@ -69,6 +69,7 @@ func (s *Switch) HandleCall(in *sip.InboundCall) {
 		c.log.Warn("ivr", "error", err)
 	}
 	in.Hangup()
+	c.ses.setQuality(store.SideCaller, in.Leg.Quality())
 	rec := c.ses.record()
 	s.records.Put(rec)
 	c.log.Info("call ended", "record", recordLine(rec))

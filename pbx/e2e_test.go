@@ -149,6 +149,13 @@ func TestDemoCallEndToEnd(t *testing.T) {
 	if want := rec.End.Sub(rec.Answer).Seconds(); math.Abs(rec.TalkSeconds-want) > 0.002 {
 		t.Errorf("talk %.3f s, but end - answer is %.3f s", rec.TalkSeconds, want)
 	}
+	// Both phones talked over loopback: their audio reached us whole.
+	t.Logf("quality: caller %d packets, %.2f%% lost, jitter %.2f ms, RTT %.3f ms; agent %d, %.2f%%, %.2f ms, %.3f ms",
+		rec.CallerPackets, rec.CallerLossPct, rec.CallerJitterMS, rec.CallerRTTMS, rec.AgentPackets, rec.AgentLossPct, rec.AgentJitterMS, rec.AgentRTTMS)
+	if rec.CallerPackets < 50 || rec.AgentPackets < 50 || rec.CallerLossPct != 0 || rec.AgentLossPct != 0 {
+		t.Errorf("quality: caller %d packets %.2f%% lost, agent %d packets %.2f%% lost; want each 50+ and none lost",
+			rec.CallerPackets, rec.CallerLossPct, rec.AgentPackets, rec.AgentLossPct)
+	}
 	if n := agentCall.Leg.Stats().DTMFEvents; n != 0 {
 		t.Errorf("the agent received %d DTMF events; the digit that chose the queue must not reach it", n)
 	}

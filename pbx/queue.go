@@ -210,6 +210,7 @@ func (c *call) talk(ctx context.Context, log *slog.Logger, out *sip.OutboundCall
 	c.ses.note(event{kind: evEnded, cause: cause, side: side})
 	bridge.Close()
 	out.Hangup()
+	c.ses.setQuality(store.SideAgent, agent.Quality())
 	c.in.Hangup()
 	if recorder != nil {
 		caller.RemoveTap(recorder.Left())

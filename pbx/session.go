@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotline-pbx/hotline/media"
 	"github.com/hotline-pbx/hotline/store"
 )
 
@@ -51,6 +52,9 @@ type session struct {
 	events   []event
 	recPath  string
 	finished bool
+	// The audio quality of the caller's and the agent's leg, taken once
+	// when that leg's part of the call is over.
+	callerQuality, agentQuality media.Quality
 }
 
 func newSession(base store.CallRecord) *session {
@@ -91,6 +95,18 @@ func (s *session) setRecording(path string) {
 	s.mu.Unlock()
 }
 
+// setQuality keeps the audio figures of the caller's or the agent's leg.
+func (s *session) setQuality(side store.Side, q media.Quality) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch side {
+	case store.SideCaller:
+		s.callerQuality = q
+	case store.SideAgent:
+		s.agentQuality = q
+	}
+}
+
 // record builds the call record from the events so far: open (no End) until
 // evEnded.
 func (s *session) record() store.CallRecord {
@@ -98,6 +114,8 @@ func (s *session) record() store.CallRecord {
 	defer s.mu.Unlock()
 	r := s.base
 	r.RecordingPath = s.recPath
+	r.CallerPackets, r.CallerLossPct, r.CallerJitterMS, r.CallerRTTMS = qualityFigures(s.callerQuality)
+	r.AgentPackets, r.AgentLossPct, r.AgentJitterMS, r.AgentRTTMS = qualityFigures(s.agentQuality)
 	var queued, connected time.Time
 	for _, e := range s.events {
 		switch e.kind {
@@ -125,12 +143,20 @@ func (s *session) record() store.CallRecord {
 	return r
 }
 
+// qualityFigures are the figures of a leg's quality that a call record keeps:
+// how the party's audio reached us, and the round trip to it.
+func qualityFigures(q media.Quality) (packets int64, lossPct, jitterMS, rttMS float64) {
+	return q.PacketsReceived, q.LossPercent, q.JitterMS, q.RTTMS
+}
+
 // LogValue gives the record's key facts for the "call ended" line.
 func (r recordLine) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("digits", r.Digits), slog.String("queue", r.Queue), slog.String("agent", r.Agent),
 		slog.String("cause", string(r.HangupCause)), slog.String("side", string(r.HangupSide)),
-		slog.Float64("wait_s", r.WaitSeconds), slog.Float64("talk_s", r.TalkSeconds))
+		slog.Float64("wait_s", r.WaitSeconds), slog.Float64("talk_s", r.TalkSeconds),
+		slog.Float64("caller_loss_pct", r.CallerLossPct), slog.Float64("caller_jitter_ms", r.CallerJitterMS),
+		slog.Float64("agent_loss_pct", r.AgentLossPct), slog.Float64("agent_jitter_ms", r.AgentJitterMS))
 }
 
 type recordLine store.CallRecord

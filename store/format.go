@@ -20,12 +20,14 @@ const tableTimeLayout = "2006-01-02 15:04:05"
 const inProgress = "in-progress"
 
 // FormatTable writes recs as an aligned table for people (`hotline cdr`).
+// QUALITY is the loss and jitter of the caller's audio, then the agent's
+// ("-" for a leg without audio); the round trips are in the JSON.
 // Fields come from the network (caller number, digits), so control characters
 // are escaped: a record is always exactly one line and cannot drive the
 // terminal.
 func FormatTable(w io.Writer, recs []CallRecord) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CALL ID\tSTART\tCALLER\tDID\tDIGITS\tQUEUE\tAGENT\tWAIT S\tTALK S\tCAUSE\tSIDE\tRECORDING")
+	fmt.Fprintln(tw, "CALL ID\tSTART\tCALLER\tDID\tDIGITS\tQUEUE\tAGENT\tWAIT S\tTALK S\tCAUSE\tSIDE\tQUALITY\tRECORDING")
 	for _, r := range recs {
 		start := "-"
 		if !r.Start.IsZero() {
@@ -35,15 +37,26 @@ func FormatTable(w io.Writer, recs []CallRecord) error {
 		if r.InProgress() {
 			talk, cause = "-", inProgress // talk time is known only at the end
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s|%s\t%s\n",
 			cell(r.CallID), start, cell(r.Caller), cell(r.DID), cell(r.Digits),
 			cell(r.Queue), cell(r.Agent), r.WaitSeconds, talk,
-			cause, cell(string(r.HangupSide)), cell(r.RecordingPath))
+			cause, cell(string(r.HangupSide)),
+			quality(r.CallerPackets, r.CallerLossPct, r.CallerJitterMS),
+			quality(r.AgentPackets, r.AgentLossPct, r.AgentJitterMS), cell(r.RecordingPath))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write call record table: %w", err)
 	}
 	return nil
+}
+
+// quality is one leg's part of the QUALITY cell: "0.5%/3.2ms", or "-" when
+// the leg received no audio.
+func quality(packets int64, lossPct, jitterMS float64) string {
+	if packets == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%/%.1fms", lossPct, jitterMS)
 }
 
 // cell makes a value safe for one table cell: "-" when empty; control

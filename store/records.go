@@ -10,21 +10,27 @@ import (
 // recordColumns are the call_records columns a CallRecord maps to, in the
 // order of recordArgs and scanRecord.
 const recordColumns = `uid, call_id, caller, did, trunk, start_ms, answer_ms, end_ms, digits, queue, agent,
-	wait_seconds, talk_seconds, hangup_cause, hangup_side, recording_path`
+	wait_seconds, talk_seconds, hangup_cause, hangup_side, recording_path,
+	caller_packets, caller_loss_pct, caller_jitter_ms, caller_rtt_ms,
+	agent_packets, agent_loss_pct, agent_jitter_ms, agent_rtt_ms`
 
 // putRecordSQL inserts a record or replaces the one with the same uid in
 // place (its row id, and so its place among equal start times, stays). A
 // record without an ID gets a fresh random uid: always a new row.
 const putRecordSQL = `INSERT INTO call_records (` + recordColumns + `)
 	VALUES (COALESCE(NULLIF(?, ''), 'anon-' || lower(hex(randomblob(16)))),
-		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (uid) DO UPDATE SET
 		call_id = excluded.call_id, caller = excluded.caller, did = excluded.did,
 		trunk = excluded.trunk, start_ms = excluded.start_ms, answer_ms = excluded.answer_ms,
 		end_ms = excluded.end_ms, digits = excluded.digits, queue = excluded.queue,
 		agent = excluded.agent, wait_seconds = excluded.wait_seconds,
 		talk_seconds = excluded.talk_seconds, hangup_cause = excluded.hangup_cause,
-		hangup_side = excluded.hangup_side, recording_path = excluded.recording_path`
+		hangup_side = excluded.hangup_side, recording_path = excluded.recording_path,
+		caller_packets = excluded.caller_packets, caller_loss_pct = excluded.caller_loss_pct,
+		caller_jitter_ms = excluded.caller_jitter_ms, caller_rtt_ms = excluded.caller_rtt_ms,
+		agent_packets = excluded.agent_packets, agent_loss_pct = excluded.agent_loss_pct,
+		agent_jitter_ms = excluded.agent_jitter_ms, agent_rtt_ms = excluded.agent_rtt_ms`
 
 // Put queues r for the writer and returns at once: the row with r.ID is
 // inserted or replaced. When the queue is full, or the store is closed, the
@@ -46,7 +52,9 @@ func (s *SQLite) putRecords(ctx context.Context, tx *sql.Tx, records []CallRecor
 			r.ID, r.CallID, r.Caller, r.DID, r.Trunk,
 			unixMillis(r.Start), unixMillis(r.Answer), unixMillis(r.End),
 			r.Digits, r.Queue, r.Agent, r.WaitSeconds, r.TalkSeconds,
-			string(r.HangupCause), string(r.HangupSide), r.RecordingPath); err != nil {
+			string(r.HangupCause), string(r.HangupSide), r.RecordingPath,
+			r.CallerPackets, r.CallerLossPct, r.CallerJitterMS, r.CallerRTTMS,
+			r.AgentPackets, r.AgentLossPct, r.AgentJitterMS, r.AgentRTTMS); err != nil {
 			return fmt.Errorf("put call record %q (call %q): %w", r.ID, r.CallID, err)
 		}
 	}
@@ -97,7 +105,9 @@ func (s *SQLite) Recent(ctx context.Context, limit int) ([]CallRecord, error) {
 		var start, answer, end sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.CallID, &r.Caller, &r.DID, &r.Trunk, &start, &answer, &end,
 			&r.Digits, &r.Queue, &r.Agent, &r.WaitSeconds, &r.TalkSeconds,
-			&r.HangupCause, &r.HangupSide, &r.RecordingPath); err != nil {
+			&r.HangupCause, &r.HangupSide, &r.RecordingPath,
+			&r.CallerPackets, &r.CallerLossPct, &r.CallerJitterMS, &r.CallerRTTMS,
+			&r.AgentPackets, &r.AgentLossPct, &r.AgentJitterMS, &r.AgentRTTMS); err != nil {
 			return nil, fmt.Errorf("read call record: %w", err)
 		}
 		r.Start, r.Answer, r.End = fromMillis(start), fromMillis(answer), fromMillis(end)

@@ -55,10 +55,21 @@ var migrations = []string{
 		expires_ms INTEGER NOT NULL,
 		PRIMARY KEY (user_id, device_key)
 	) WITHOUT ROWID;`,
+
+	// 4: audio quality at hang-up of the caller's leg and the agent's (RFC
+	// 3550 receive statistics and RTCP round trip); 0 when a leg had none.
+	`ALTER TABLE call_records ADD COLUMN caller_packets   INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN caller_loss_pct  REAL    NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN caller_jitter_ms REAL    NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN caller_rtt_ms    REAL    NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN agent_packets    INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN agent_loss_pct   REAL    NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN agent_jitter_ms  REAL    NOT NULL DEFAULT 0;
+	ALTER TABLE call_records ADD COLUMN agent_rtt_ms     REAL    NOT NULL DEFAULT 0;`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrate applies every migration the database has not seen yet, each in its
 // own transaction together with the version bump, so a crash leaves the

@@ -74,6 +74,9 @@ func TestRoundTripAllFields(t *testing.T) {
 		HangupCause:   "normal",
 		HangupSide:    "agent",
 		RecordingPath: "/rec/it's a path?.wav",
+		// Every quality column its own value, so a swap shows.
+		CallerPackets: 14012, CallerLossPct: 0.25, CallerJitterMS: 3.125, CallerRTTMS: 41.5,
+		AgentPackets: 13998, AgentLossPct: 1.75, AgentJitterMS: 0.875, AgentRTTMS: 12.25,
 	}
 	s.Put(want)
 	flush(t, s)

@@ -57,6 +57,19 @@ type CallRecord struct {
 	HangupCause   Cause     `json:"hangup_cause"` // empty while in progress
 	HangupSide    Side      `json:"hangup_side"`
 	RecordingPath string    `json:"recording_path"`
+
+	// Audio quality at hang-up of the caller's leg and of the agent's, as
+	// hotline received it (RFC 3550 receive statistics), and the round trip
+	// to the party measured by RTCP. All 0 for a leg without audio (no
+	// agent); RTT 0 when the party sent no RTCP.
+	CallerPackets  int64   `json:"caller_packets"`   // RTP packets received from the caller
+	CallerLossPct  float64 `json:"caller_loss_pct"`  // of the caller's packets, lost on the way
+	CallerJitterMS float64 `json:"caller_jitter_ms"` // interarrival jitter of the caller's packets
+	CallerRTTMS    float64 `json:"caller_rtt_ms"`
+	AgentPackets   int64   `json:"agent_packets"`
+	AgentLossPct   float64 `json:"agent_loss_pct"`
+	AgentJitterMS  float64 `json:"agent_jitter_ms"`
+	AgentRTTMS     float64 `json:"agent_rtt_ms"`
 }
 
 // InProgress reports whether the record is still open: the call had not

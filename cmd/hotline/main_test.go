@@ -111,7 +111,8 @@ func TestCDRShowsCallsInProgress(t *testing.T) {
 	db.Put(store.CallRecord{ID: "a1", CallID: "talking@carrier", Caller: "+441632960001", Start: start,
 		Answer: start.Add(5 * time.Second), Queue: "support", Agent: "1001", WaitSeconds: 5})
 	db.Put(store.CallRecord{ID: "a0", CallID: "done@carrier", Caller: "+441632960002", Start: start.Add(-time.Minute),
-		End: start, HangupCause: store.CauseNormal, HangupSide: store.SideCaller})
+		End: start, HangupCause: store.CauseNormal, HangupSide: store.SideCaller,
+		CallerPackets: 2900, CallerLossPct: 2.5, CallerJitterMS: 4.5, CallerRTTMS: 35})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +125,9 @@ func TestCDRShowsCallsInProgress(t *testing.T) {
 	if !strings.Contains(lines[1], "talking@carrier") || !strings.Contains(lines[1], "in-progress") {
 		t.Errorf("open call row = %q, want it marked in-progress", lines[1])
 	}
-	if !strings.Contains(lines[2], "done@carrier") || !strings.Contains(lines[2], "normal") || strings.Contains(lines[2], "in-progress") {
-		t.Errorf("finished call row = %q, want cause normal", lines[2])
+	if !strings.Contains(lines[2], "done@carrier") || !strings.Contains(lines[2], "normal") || strings.Contains(lines[2], "in-progress") ||
+		!strings.Contains(lines[2], "2.5%/4.5ms|-") {
+		t.Errorf("finished call row = %q, want cause normal and the caller's quality", lines[2])
 	}
 
 	code, out, errs = runCmd("cdr", "-c", cfg, "--json")
@@ -135,5 +137,9 @@ func TestCDRShowsCallsInProgress(t *testing.T) {
 	}
 	if _, hasEnd := recs[0]["end"]; hasEnd || recs[0]["id"] != "a1" || recs[0]["hangup_cause"] != "" {
 		t.Errorf("open call as JSON = %v, want id a1, no end, empty cause", recs[0])
+	}
+	if recs[1]["caller_loss_pct"] != 2.5 || recs[1]["caller_jitter_ms"] != 4.5 || recs[1]["caller_rtt_ms"] != 35.0 ||
+		recs[1]["caller_packets"] != 2900.0 || recs[1]["agent_packets"] != 0.0 {
+		t.Errorf("finished call as JSON = %v, want the caller's quality and no agent's", recs[1])
 	}
 }
