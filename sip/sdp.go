@@ -166,6 +166,8 @@ func (s *Session) readAudio(sd *sdp.SessionDescription, md *sdp.MediaDescription
 			}
 		case "sendrecv", "sendonly", "recvonly", "inactive":
 			dir = Direction(a.Key)
+		case "rtcp": // RFC 3605: "port [IN IP4 address]"
+			p.RTCPRemote = rtcpAddress(a.Value, ip)
 		}
 	}
 	found := false
@@ -190,6 +192,26 @@ func (s *Session) readAudio(sd *sdp.SessionDescription, md *sdp.MediaDescription
 	}
 	s.Params, s.Direction, s.NullAddress = p, dir, ip.IsUnspecified()
 	return nil
+}
+
+// rtcpAddress reads an a=rtcp value; zero when it is unreadable (the RTP
+// port + 1 is then used).
+func rtcpAddress(value string, media netip.Addr) netip.AddrPort {
+	f := strings.Fields(value)
+	if len(f) == 0 {
+		return netip.AddrPort{}
+	}
+	port, err := strconv.ParseUint(f[0], 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}
+	}
+	ip := media
+	if len(f) == 4 {
+		if a, err := netip.ParseAddr(f[3]); err == nil {
+			ip = a.Unmap()
+		}
+	}
+	return netip.AddrPortFrom(ip, uint16(port))
 }
 
 // LocalSDP is our side of one dialog's SDP session. Its o= line keeps one
